@@ -1,0 +1,137 @@
+import { joinPath, rejectUnsupported, type ConfigIssue } from '../../lib/config-error';
+import type { StatsStore } from '../telemetry/stats';
+import type { AccessLogSink, ClusterLookup, RouteMatcher } from '../http/contracts';
+import { HcmStats, type HcmConfig } from '../http/hcm-config';
+import { isObject, readArray, readBool, readEnum, readNumber, readObject, readString, type Decoded } from '../upstream/config-util';
+
+/** envoy.filters.network.http_connection_manager: compiles the decoded config into an HcmConfig. */
+
+export const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+
+const SUPPORTED = [
+  'stat_prefix',
+  'codec_type',
+  'route_config',
+  'http_filters',
+  'access_log',
+  'use_remote_address',
+  'xff_num_trusted_hops',
+  'skip_xff_append',
+  'generate_request_id',
+  'preserve_external_request_id',
+  'server_name',
+  'server_header_transformation',
+  'common_http_protocol_options',
+  'http_protocol_options',
+  'max_request_headers_kb',
+  'stream_idle_timeout',
+  'request_timeout',
+  'request_headers_timeout',
+  'drain_timeout',
+  'delayed_close_timeout',
+  'upgrade_configs',
+  'stream_error_on_invalid_http_message',
+];
+
+const DEFAULT_SERVER_NAME = 'envoy';
+
+export interface HcmDeps {
+  stats: StatsStore;
+  clusters: ClusterLookup;
+  bufferLimitBytes: number;
+  compileRoutes: (rc: Decoded, path: string, issues: ConfigIssue[]) => RouteMatcher | undefined;
+  compileAccessLogs: (list: unknown[], path: string) => AccessLogSink[];
+}
+
+export function compileHttpConnectionManager(cfg: Decoded, path: string, issues: ConfigIssue[], deps: HcmDeps): HcmConfig | undefined {
+  rejectUnsupported(cfg, path, SUPPORTED, issues);
+  const statPrefix = readString(cfg, 'stat_prefix', path, issues) ?? '';
+  if (statPrefix === '') issues.push({ path: joinPath(path, 'stat_prefix'), message: 'stat_prefix is required' });
+  const codec = readEnum(cfg, 'codec_type', path, issues, ['AUTO', 'HTTP1'] as const, ['HTTP2', 'HTTP3']);
+  void codec;
+
+  compileHttpFilters(readArray(cfg, 'http_filters', path, issues), joinPath(path, 'http_filters'), issues);
+
+  let routes: RouteMatcher | undefined;
+  const rc = readObject(cfg, 'route_config', path, issues);
+  if (rc !== undefined) routes = deps.compileRoutes(rc, joinPath(path, 'route_config'), issues);
+  else issues.push({ path: joinPath(path, 'route_config'), message: 'route_config is required (rds comes with xDS)' });
+
+  const common = readObject(cfg, 'common_http_protocol_options', path, issues) ?? {};
+  const cp = joinPath(path, 'common_http_protocol_options');
+  rejectUnsupported(common, cp, ['idle_timeout', 'max_headers_count', 'max_connection_duration', 'headers_with_underscores_action'], issues);
+  const underscores = readEnum(common, 'headers_with_underscores_action', cp, issues, ['ALLOW', 'REJECT_REQUEST'] as const, ['DROP_HEADER']);
+  const h1 = readObject(cfg, 'http_protocol_options', path, issues) ?? {};
+  rejectUnsupported(h1, joinPath(path, 'http_protocol_options'), [], issues);
+
+  let serverName: string | undefined = readString(cfg, 'server_name', path, issues) ?? DEFAULT_SERVER_NAME;
+  const transform = readEnum(cfg, 'server_header_transformation', path, issues, ['OVERWRITE', 'PASS_THROUGH'] as const, ['APPEND_IF_ABSENT']);
+  if (transform === 'PASS_THROUGH') serverName = undefined;
+
+  const upgradeTypes = new Set<string>();
+  readArray(cfg, 'upgrade_configs', path, issues).forEach((u, i) => {
+    const up = joinPath(joinPath(path, 'upgrade_configs'), i);
+    if (!isObject(u)) return;
+    rejectUnsupported(u, up, ['upgrade_type', 'enabled'], issues);
+    const type = readString(u, 'upgrade_type', up, issues);
+    if (type !== undefined && readBool(u, 'enabled', up, issues) !== false) upgradeTypes.add(type.toLowerCase());
+  });
+
+  const headersKb = readNumber(cfg, 'max_request_headers_kb', path, issues, { min: 1, max: 8192, integer: true }) ?? 60;
+  const config: HcmConfig = {
+    statPrefix,
+    routes: routes ?? { match: () => null },
+    clusters: deps.clusters,
+    accessLogs: deps.compileAccessLogs(readArray(cfg, 'access_log', path, issues), joinPath(path, 'access_log')),
+    stats: new HcmStats(deps.stats, statPrefix),
+    useRemoteAddress: readBool(cfg, 'use_remote_address', path, issues) ?? false,
+    xffNumTrustedHops: readNumber(cfg, 'xff_num_trusted_hops', path, issues, { min: 0, integer: true }) ?? 0,
+    skipXffAppend: readBool(cfg, 'skip_xff_append', path, issues) ?? false,
+    generateRequestId: readBool(cfg, 'generate_request_id', path, issues) ?? true,
+    preserveExternalRequestId: readBool(cfg, 'preserve_external_request_id', path, issues) ?? false,
+    serverName,
+    maxRequestHeaderBytes: headersKb * 1024,
+    maxHeadersCount: readNumber(common, 'max_headers_count', cp, issues, { min: 1, integer: true }) ?? 100,
+    idleTimeoutMs: readNumber(common, 'idle_timeout', cp, issues, { min: 0 }) ?? 3_600_000,
+    streamIdleTimeoutMs: readNumber(cfg, 'stream_idle_timeout', path, issues, { min: 0 }) ?? 300_000,
+    requestTimeoutMs: readNumber(cfg, 'request_timeout', path, issues, { min: 0 }) ?? 0,
+    requestHeadersTimeoutMs: readNumber(cfg, 'request_headers_timeout', path, issues, { min: 0 }) ?? 0,
+    maxConnectionDurationMs: readNumber(common, 'max_connection_duration', cp, issues, { min: 0 }) ?? 0,
+    drainTimeoutMs: readNumber(cfg, 'drain_timeout', path, issues, { min: 0 }) ?? 5000,
+    upgradeTypes,
+    bufferLimitBytes: deps.bufferLimitBytes,
+    rejectHeadersWithUnderscores: underscores === 'REJECT_REQUEST',
+  };
+  if (config.requestTimeoutMs > 0) {
+    issues.push({ path: joinPath(path, 'request_timeout'), message: 'field is not implemented by Weft yet' });
+  }
+  return config;
+}
+
+/**
+ * Only the router is implemented so far; any other filter is an error unless marked is_optional,
+ * which Envoy also skips when it does not know the filter.
+ */
+function compileHttpFilters(filters: unknown[], path: string, issues: ConfigIssue[]): void {
+  if (filters.length === 0) {
+    issues.push({ path, message: 'http_filters must end with envoy.filters.http.router' });
+    return;
+  }
+  filters.forEach((f, i) => {
+    const fp = joinPath(path, i);
+    if (!isObject(f)) return;
+    rejectUnsupported(f, fp, ['name', 'typed_config', 'is_optional', 'disabled'], issues);
+    const tc = readObject(f, 'typed_config', fp, issues);
+    const type = tc?.['@type'];
+    const isRouter = type === ROUTER_TYPE || (tc === undefined && f.name === 'envoy.filters.http.router');
+    if (isRouter) {
+      if (i !== filters.length - 1) issues.push({ path: fp, message: 'the router must be the last http filter' });
+      if (tc !== undefined) rejectUnsupported(tc, joinPath(fp, 'typed_config'), [], issues);
+      return;
+    }
+    if (f.is_optional === true) return;
+    issues.push({ path: joinPath(fp, 'typed_config'), message: `http filter ${String(type ?? f.name)} is not implemented by Weft yet` });
+    if (i === filters.length - 1) issues.push({ path, message: 'http_filters must end with envoy.filters.http.router' });
+  });
+}

@@ -1,0 +1,2 @@
+export { compileRouteConfiguration } from './route-table';
+export type { RawMessage, RouteEntry, RouteRequest, RouteTable } from './types';

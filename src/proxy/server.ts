@@ -1,0 +1,268 @@
+import * as os from 'node:os';
+import { ConfigError, joinPath, type ConfigIssue } from '../lib/config-error';
+import { logger, levels as logLevels, parseLevel, setLevel } from '../lib/log';
+import type { DecodedMessage } from '../xds/decoded';
+import { startAdmin, type AdminContext, type AdminServer, type ServerState } from './admin/server';
+import { splitBootstrap, type BootstrapParts } from './config/bootstrap';
+import type { AccessLogSink, ClusterLookup, RouteMatcher } from './http/contracts';
+import { compileListener, Listener } from './listener/listener';
+import { compileNetworkFilters } from './network/filter-chain';
+import { compileRoutes } from './route/http-adapter';
+import { compileAccessLogs, defaultAccessLogFiles, flushAll, reopenAll } from './telemetry/access-log';
+import { StatsStore } from './telemetry/stats';
+import { compileCluster, type Cluster } from './upstream/cluster';
+import { clustersJson, clustersText } from './upstream/admin-view';
+import { HttpClusterBinding } from './upstream/http-binding';
+import { type Decoded } from './upstream/config-util';
+
+/**
+ * One proxy process: compiles a Bootstrap into clusters and listeners, binds them, serves admin,
+ * and drains gracefully on shutdown. The whole configuration is compiled before anything binds, so
+ * an invalid bootstrap is rejected whole.
+ */
+
+export const WEFT_VERSION = '0.1.0';
+const log = logger('main');
+
+export interface ServerOptions {
+  /** Seconds to drain connections on shutdown (Envoy's --drain-time-s). */
+  drainTimeS: number;
+  /** Overrides of node identity from the command line. */
+  serviceNode?: string;
+  serviceCluster?: string;
+  commandLine?: string[];
+}
+
+export class ClusterTable implements ClusterLookup {
+  readonly byName = new Map<string, HttpClusterBinding>();
+  get(name: string): HttpClusterBinding | undefined {
+    return this.byName.get(name);
+  }
+}
+
+export interface CompiledConfig {
+  parts: BootstrapParts;
+  clusters: Cluster[];
+  listeners: ReturnType<typeof compileListener>[];
+  adminAccessLogs: AccessLogSink[];
+}
+
+/** Compiles everything, throwing a ConfigError with every issue found. Nothing is bound or started. */
+export function compileBootstrap(bootstrap: DecodedMessage, stats: StatsStore, table: ClusterTable): CompiledConfig {
+  const issues: ConfigIssue[] = [];
+  const parts = splitBootstrap(bootstrap as Decoded, issues);
+  const clusters: Cluster[] = [];
+  parts.clusters.forEach((c, i) => {
+    const path = `static_resources.clusters[${i}]`;
+    const cluster = compileCluster(c, { stats, log: (level, msg) => logger('upstream')[level](msg) }, path, issues);
+    if (cluster === undefined) return;
+    if (table.byName.has(cluster.name)) {
+      issues.push({ path: joinPath(path, 'name'), message: `duplicate cluster name ${cluster.name}` });
+      cluster.close();
+      return;
+    }
+    clusters.push(cluster);
+    table.byName.set(cluster.name, new HttpClusterBinding(cluster));
+  });
+  const accessLogs = (list: unknown[], path: string): AccessLogSink[] => compileAccessLogs(list, path, issues);
+  const routes = (rc: Decoded, path: string, is: ConfigIssue[]): RouteMatcher | undefined =>
+    compileRoutes(rc, path, is, (name) => table.byName.has(name));
+  const listeners = parts.listeners.map((l, i) => {
+    const path = `static_resources.listeners[${i}]`;
+    if (typeof l !== 'object' || l === null) return undefined;
+    return compileListener(l as Decoded, path, issues, (filters, fp, is, buf) =>
+      compileNetworkFilters(filters, fp, is, buf, { stats, clusters: table, compileRoutes: routes, compileAccessLogs: accessLogs }),
+    );
+  });
+  const adminAccessLogs = parts.admin ? accessLogs(parts.admin.accessLog, 'admin.access_log') : [];
+  if (issues.length > 0) {
+    for (const c of clusters) c.close();
+    throw new ConfigError(issues);
+  }
+  return { parts, clusters, listeners, adminAccessLogs };
+}
+
+/** `--mode validate`: compiles the whole bootstrap and releases it, binding nothing. */
+export function validateBootstrap(bootstrap: DecodedMessage): void {
+  const config = compileBootstrap(bootstrap, new StatsStore(), new ClusterTable());
+  for (const c of config.clusters) c.close();
+}
+
+export class ProxyServer {
+  readonly stats = new StatsStore();
+  private readonly clusterTable = new ClusterTable();
+  private listeners: Listener[] = [];
+  private clusters: Cluster[] = [];
+  private admin: AdminServer | null = null;
+  private state: ServerState = 'PRE_INITIALIZING';
+  private readonly startedAt = Date.now();
+  private healthFailed = false;
+  private config: CompiledConfig | null = null;
+  private statsTimer: NodeJS.Timeout | null = null;
+  private shuttingDown: Promise<void> | null = null;
+
+  constructor(
+    private readonly bootstrap: DecodedMessage,
+    private readonly options: ServerOptions,
+  ) {}
+
+  get adminPort(): number {
+    return this.admin?.port ?? 0;
+  }
+
+  listenerPorts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const l of this.listeners) out[l.config.name] = l.boundPort;
+    return out;
+  }
+
+  async start(): Promise<void> {
+    defaultAccessLogFiles.setStats(this.stats);
+    const config = compileBootstrap(this.bootstrap, this.stats, this.clusterTable);
+    this.config = config;
+    this.clusters = config.clusters;
+    this.state = 'INITIALIZING';
+    if (config.parts.admin !== undefined) {
+      this.admin = await startAdmin({ address: config.parts.admin.address, port: config.parts.admin.port, ctx: this.adminContext() });
+      log.info(`admin listening on ${config.parts.admin.address}:${this.admin.port}`);
+    }
+    // Like Envoy, listeners start once clusters have warmed (DNS resolved), bounded by a timeout.
+    await Promise.race([Promise.all(this.clusters.map((c) => c.whenInitialized())), new Promise((r) => setTimeout(r, 5000).unref())]);
+    for (const lc of config.listeners) {
+      if (lc === undefined || !lc.bindToPort) continue;
+      const listener = new Listener(lc, this.stats);
+      await listener.listen();
+      this.listeners.push(listener);
+      log.info(`listener ${lc.name} on ${lc.address}:${listener.boundPort}`);
+    }
+    this.state = 'LIVE';
+    this.updateServerStats();
+    this.statsTimer = setInterval(() => this.updateServerStats(), 5000);
+    this.statsTimer.unref();
+  }
+
+  /** Graceful shutdown: stop accepting, drain connections for up to drainTimeS, flush logs. */
+  shutdown(drainMs = this.options.drainTimeS * 1000): Promise<void> {
+    if (this.shuttingDown) return this.shuttingDown;
+    this.shuttingDown = (async () => {
+      this.state = 'DRAINING';
+      log.info('draining listeners');
+      await Promise.all(this.listeners.map((l) => l.drain(drainMs)));
+      for (const c of this.clusters) c.close();
+      for (const b of this.clusterTable.byName.values()) for (const h of b.cluster.allHosts()) h.pool?.close();
+      if (this.statsTimer) clearInterval(this.statsTimer);
+      await this.admin?.close();
+      await flushAll();
+    })();
+    return this.shuttingDown;
+  }
+
+  private updateServerStats(): void {
+    const s = this.stats;
+    const mem = process.memoryUsage();
+    s.gauge('server.live').set(this.state === 'LIVE' ? 1 : 0);
+    s.gauge('server.state').set(this.state === 'LIVE' ? 0 : this.state === 'DRAINING' ? 1 : 2);
+    s.gauge('server.uptime').set(Math.floor((Date.now() - this.startedAt) / 1000));
+    s.gauge('server.memory_allocated').set(mem.heapUsed);
+    s.gauge('server.memory_heap_size').set(mem.heapTotal);
+    s.gauge('server.memory_physical_size').set(mem.rss);
+    s.gauge('server.concurrency').set(1);
+    s.gauge('server.total_connections').set(this.listeners.reduce((n, l) => n + l.activeConnections, 0));
+    s.gauge('server.version').set(0);
+    s.gauge('server.hot_restart_epoch').set(0);
+  }
+
+  private adminContext(): AdminContext {
+    const node = (): object => {
+      const n = this.config!.parts.node;
+      return {
+        id: this.options.serviceNode ?? n.id,
+        cluster: this.options.serviceCluster ?? n.cluster,
+        metadata: n.metadata,
+        locality: n.locality,
+        user_agent_name: 'weft',
+        user_agent_build_version: { version: { major_number: 0, minor_number: 1, patch: 0 } },
+      };
+    };
+    return {
+      stats: this.stats,
+      serverInfo: () => {
+        this.updateServerStats();
+        const uptime = `${Math.floor((Date.now() - this.startedAt) / 1000)}s`;
+        return {
+          version: `weft/${WEFT_VERSION}/Node.js ${process.version}`,
+          state: this.state,
+          hot_restart_version: 'disabled',
+          command_line_options: { args: this.options.commandLine ?? [], drain_time: `${this.options.drainTimeS}s` },
+          node: node(),
+          uptime_current_epoch: uptime,
+          uptime_all_epochs: uptime,
+        };
+      },
+      state: () => this.state,
+      isLive: () => this.state === 'LIVE',
+      listeners: () => this.listeners.map((l) => ({ name: l.config.name, address: `${l.config.address}:${l.boundPort}` })),
+      clustersText: () => clustersText(this.clusters),
+      clustersJson: () => clustersJson(this.clusters),
+      configDump: () => this.configDump(node()),
+      setLogLevel: (level, name) => {
+        const lv = parseLevel(level);
+        return lv !== undefined && setLevel(lv, name);
+      },
+      logLevels: () => logLevels(),
+      setHealthFail: (fail) => {
+        this.healthFailed = fail;
+        this.stats.gauge('server.healthcheck_failed').set(fail ? 1 : 0);
+      },
+      drainListeners: ({ graceful }) => {
+        this.state = 'DRAINING';
+        for (const l of this.listeners) void l.drain(graceful ? this.options.drainTimeS * 1000 : 0);
+      },
+      quit: () => {
+        void this.shutdown(0).then(() => process.exit(0));
+      },
+      memory: () => {
+        const m = process.memoryUsage();
+        return {
+          allocated: String(m.heapUsed),
+          heap_size: String(m.heapTotal),
+          pageheap_unmapped: '0',
+          pageheap_free: String(m.heapTotal - m.heapUsed),
+          total_thread_cache: '0',
+          total_physical_bytes: String(m.rss),
+        };
+      },
+      reopenLogs: () => void reopenAll(),
+    };
+  }
+
+  private configDump(node: object): object {
+    const parts = this.config!.parts;
+    const lastUpdated = new Date(this.startedAt).toISOString();
+    return {
+      configs: [
+        {
+          '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump',
+          bootstrap: { ...this.bootstrap, node },
+          last_updated: lastUpdated,
+        },
+        {
+          '@type': 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
+          static_clusters: parts.clusters.map((cluster) => ({ cluster, last_updated: lastUpdated })),
+        },
+        {
+          '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
+          static_listeners: parts.listeners.map((listener) => ({ listener, last_updated: lastUpdated })),
+        },
+      ],
+    };
+  }
+
+  get isHealthFailed(): boolean {
+    return this.healthFailed;
+  }
+}
+
+export function hostname(): string {
+  return os.hostname();
+}

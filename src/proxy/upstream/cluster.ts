@@ -1,0 +1,539 @@
+/**
+ * A compiled `envoy.config.cluster.v3.Cluster`: hosts per priority, the load balancer, circuit
+ * breakers, stats and upstream options. Membership changes (DNS, EDS, health) rebuild the
+ * priority loads and LB tables off the request path; chooseHost only reads them.
+ */
+import { ConfigIssue, joinPath, rejectUnsupported } from '../../lib/config-error';
+import type { StatsStore } from '../telemetry/stats';
+import { CircuitBreakers, parseCircuitBreakers } from './circuit-breakers';
+import { ClusterStats } from './cluster-stats';
+import { Decoded, isObject, readBool, readEnum, readNumber, readObject, readString } from './config-util';
+import { DNS_LOOKUP_FAMILIES, DnsLookupFamily, DnsResolve, systemDnsResolve } from './dns';
+import { CoarseHealth, HealthFlag, Host } from './host';
+import { parseHttpOptions, UpstreamHttpOptions } from './http-options';
+import { createLoadBalancer, LbConfig, LbPolicy, parseLbConfig } from './lb';
+import type { LbContext, LoadBalancer } from './lb/types';
+import { EndpointSpec, hostFromSpec, parseLoadAssignment } from './load-assignment';
+import { PrioritySet } from './priority';
+
+export type ClusterType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS';
+const CLUSTER_TYPES: readonly ClusterType[] = ['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS'];
+const KNOWN_CLUSTER_TYPES = ['ORIGINAL_DST'];
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+export type LogFn = (level: LogLevel, msg: string) => void;
+
+export interface ClusterDeps {
+  stats: StatsStore;
+  log?: LogFn;
+  /** DNS resolver for STRICT_DNS / LOGICAL_DNS (default: the system resolver). */
+  dnsResolve?: DnsResolve;
+  /** True for clusters from CDS (shown as added_via_api in /clusters). */
+  addedViaApi?: boolean;
+}
+
+/** Called after a priority's membership changed: the hosts added and removed. */
+export type HostsChangedCallback = (priority: number, added: readonly Host[], removed: readonly Host[]) => void;
+
+export interface DnsSettings {
+  lookupFamily: DnsLookupFamily;
+  refreshRateMs: number;
+  failureRefresh: { baseMs: number; maxMs: number } | undefined;
+  respectTtl: boolean;
+}
+
+/** Everything compileCluster read from the config; the Cluster is built from it. */
+export interface ClusterConfig {
+  name: string;
+  altStatName: string | undefined;
+  type: ClusterType;
+  connectTimeoutMs: number;
+  perConnectionBufferLimitBytes: number;
+  lb: LbConfig;
+  healthyPanicThreshold: number;
+  localityWeighted: boolean;
+  overprovisioningFactor: number;
+  circuitBreakers: ReturnType<typeof parseCircuitBreakers>;
+  http: UpstreamHttpOptions;
+  dns: DnsSettings;
+  endpoints: EndpointSpec[];
+  edsServiceName: string | undefined;
+  /** The eds_cluster_config.eds_config ConfigSource, decoded, for the xDS client. */
+  edsConfig: Decoded | undefined;
+  metadata: Decoded;
+}
+
+interface DnsTarget {
+  spec: EndpointSpec;
+  hosts: Host[];
+  timer: NodeJS.Timeout | null;
+  failures: number;
+  resolvedOnce: boolean;
+}
+
+export class Cluster {
+  readonly name: string;
+  readonly type: ClusterType;
+  readonly connectTimeoutMs: number;
+  readonly lbPolicy: LbPolicy;
+  readonly perConnectionBufferLimitBytes: number;
+  readonly http: UpstreamHttpOptions;
+  readonly circuitBreakers: CircuitBreakers;
+  readonly stats: ClusterStats;
+  readonly prioritySet: PrioritySet;
+  readonly metadata: Decoded;
+  readonly edsServiceName: string | undefined;
+  readonly edsConfig: Decoded | undefined;
+  readonly addedViaApi: boolean;
+  readonly dns: DnsSettings;
+  readonly config: ClusterConfig;
+
+  /** False while warming: DNS clusters until every name resolved once, EDS until the first assignment. */
+  initialized = false;
+
+  private readonly lb: LoadBalancer;
+  private readonly log: LogFn;
+  private readonly dnsResolve: DnsResolve;
+  private readonly callbacks = new Set<HostsChangedCallback>();
+  private readonly initWaiters: (() => void)[] = [];
+  private readonly dnsTargets: DnsTarget[] = [];
+  /** Hosts of each priority contributed by static IP endpoints (STRICT/LOGICAL_DNS mix them with DNS hosts). */
+  private readonly staticHosts: Host[][] = [];
+  private closed = false;
+
+  constructor(cfg: ClusterConfig, deps: ClusterDeps) {
+    this.config = cfg;
+    this.name = cfg.name;
+    this.type = cfg.type;
+    this.connectTimeoutMs = cfg.connectTimeoutMs;
+    this.lbPolicy = cfg.lb.policy;
+    this.perConnectionBufferLimitBytes = cfg.perConnectionBufferLimitBytes;
+    this.http = cfg.http;
+    this.metadata = cfg.metadata;
+    this.edsServiceName = cfg.edsServiceName;
+    this.edsConfig = cfg.edsConfig;
+    this.addedViaApi = deps.addedViaApi ?? false;
+    this.dns = cfg.dns;
+    this.log = deps.log ?? (() => {});
+    this.dnsResolve = deps.dnsResolve ?? systemDnsResolve;
+    const prefix = `cluster.${cfg.altStatName ?? cfg.name}.`;
+    this.stats = new ClusterStats(deps.stats, prefix);
+    this.circuitBreakers = new CircuitBreakers(deps.stats, prefix, cfg.circuitBreakers.default, cfg.circuitBreakers.high);
+    this.prioritySet = new PrioritySet(cfg.overprovisioningFactor, cfg.healthyPanicThreshold);
+    this.lb = createLoadBalancer(
+      cfg.lb,
+      { prioritySet: this.prioritySet, stats: this.stats, localityWeighted: cfg.localityWeighted },
+      (n) => this.stats.gauge(n),
+    );
+    this.start(cfg.endpoints);
+  }
+
+  /**
+   * Picks an upstream host, or null when none is available — in which case
+   * `upstream_cx_none_healthy` has already been charged (callers must not charge it again).
+   */
+  chooseHost(ctx: LbContext): Host | null {
+    const h = this.lb.chooseHost(ctx);
+    if (h === null) this.stats.upstream_cx_none_healthy.inc();
+    return h;
+  }
+
+  /** Every host, all priorities. */
+  allHosts(): Host[] {
+    const out: Host[] = [];
+    for (const hs of this.prioritySet.hostSets) out.push(...hs.hosts);
+    return out;
+  }
+
+  /** Subscribes to membership changes; returns the unsubscribe function. */
+  onHostsChanged(cb: HostsChangedCallback): () => void {
+    this.callbacks.add(cb);
+    return () => this.callbacks.delete(cb);
+  }
+
+  /** Resolves when the cluster has finished warming (immediately for STATIC). */
+  whenInitialized(): Promise<void> {
+    if (this.initialized) return Promise.resolve();
+    return new Promise((resolve) => this.initWaiters.push(resolve));
+  }
+
+  /** Marks the cluster warm (EDS: also on initial_fetch_timeout, decided by the xDS client). */
+  markInitialized(): void {
+    if (this.initialized) return;
+    this.initialized = true;
+    for (const w of this.initWaiters.splice(0)) w();
+  }
+
+  /**
+   * Replaces the hosts of one priority (EDS and DNS use this). Hosts whose key and locality match
+   * an existing host keep the existing Host object (its pool, stats and health-check/outlier
+   * flags), taking the new weight, metadata and EDS health. Removed hosts' pools are drained.
+   */
+  updateHosts(priority: number, hosts: readonly Host[]): void {
+    const hs = this.prioritySet.getOrCreate(priority);
+    const existing = new Map<string, Host>();
+    for (const h of hs.hosts) existing.set(h.key + '|' + h.localityKey, h);
+    const next: Host[] = [];
+    const added: Host[] = [];
+    for (const h of hosts) {
+      const id = h.key + '|' + h.localityKey;
+      const old = existing.get(id);
+      if (old) {
+        existing.delete(id);
+        old.weight = h.weight;
+        old.localityWeight = h.localityWeight;
+        old.metadata = h.metadata;
+        const edsMask = HealthFlag.FAILED_EDS_HEALTH | HealthFlag.DEGRADED_EDS_HEALTH;
+        old.healthFlags = (old.healthFlags & ~edsMask) | (h.healthFlags & edsMask);
+        next.push(old);
+      } else {
+        h.priority = priority;
+        h.healthChangedCallback = this.onHostHealthChanged;
+        next.push(h);
+        added.push(h);
+      }
+    }
+    const removed = [...existing.values()];
+    for (const h of removed) {
+      h.healthChangedCallback = null;
+      h.pool?.drain();
+    }
+    hs.setHosts(next, this.prioritySet.overprovisioningFactor);
+    this.rebuild();
+    if (added.length > 0 || removed.length > 0) {
+      this.stats.membership_change.inc();
+      for (const cb of this.callbacks) cb(priority, added, removed);
+    }
+    if (this.type === 'EDS') this.markInitialized();
+  }
+
+  /**
+   * Applies a ClusterLoadAssignment (EDS). Returns false, changing nothing, when it has issues.
+   */
+  applyLoadAssignment(cla: unknown, path: string, issues: ConfigIssue[]): boolean {
+    const local: ConfigIssue[] = [];
+    const parsed = parseLoadAssignment(cla, path, local);
+    for (const e of parsed.endpoints) {
+      if (!e.isIp) local.push({ path, message: `endpoint address ${e.address} is not an IP address` });
+    }
+    this.stats.update_attempt.inc();
+    if (local.length > 0) {
+      issues.push(...local);
+      this.stats.update_failure.inc();
+      return false;
+    }
+    if (parsed.overprovisioningFactor !== undefined) this.prioritySet.overprovisioningFactor = parsed.overprovisioningFactor;
+    const byPriority: Host[][] = [];
+    for (const e of parsed.endpoints) (byPriority[e.priority] ??= []).push(hostFromSpec(e));
+    const n = Math.max(byPriority.length, this.prioritySet.hostSets.length);
+    for (let p = 0; p < n; p++) this.updateHosts(p, byPriority[p] ?? []);
+    if (parsed.endpoints.length === 0) this.stats.update_empty.inc();
+    this.stats.update_success.inc();
+    this.markInitialized();
+    return true;
+  }
+
+  /** Stops DNS timers and drains every host's pool. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.dnsTargets) {
+      if (t.timer) clearTimeout(t.timer);
+      t.timer = null;
+    }
+    for (const h of this.allHosts()) {
+      h.healthChangedCallback = null;
+      h.pool?.drain();
+    }
+    this.callbacks.clear();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private readonly onHostHealthChanged = (_host: Host): void => {
+    if (this.closed) return;
+    this.rebuild();
+  };
+
+  private rebuild(): void {
+    const ps = this.prioritySet;
+    for (const hs of ps.hostSets) hs.recomputeHealth(ps.overprovisioningFactor);
+    ps.recompute();
+    this.lb.refresh();
+    let total = 0;
+    let healthy = 0;
+    let degraded = 0;
+    let excluded = 0;
+    let maxWeight = 0;
+    for (const hs of ps.hostSets) {
+      for (const h of hs.hosts) {
+        total++;
+        const c = h.coarseHealth;
+        if (c === CoarseHealth.Healthy) healthy++;
+        else if (c === CoarseHealth.Degraded) degraded++;
+        if (h.excluded) excluded++;
+        if (h.weight > maxWeight) maxWeight = h.weight;
+      }
+    }
+    this.stats.membership_total.set(total);
+    this.stats.membership_healthy.set(healthy);
+    this.stats.membership_degraded.set(degraded);
+    this.stats.membership_excluded.set(excluded);
+    this.stats.max_host_weight.set(maxWeight);
+  }
+
+  // ---- initial hosts and DNS ----
+
+  private start(endpoints: EndpointSpec[]): void {
+    if (this.type === 'EDS') {
+      this.rebuild();
+      return;
+    }
+    const byPriority: Host[][] = [];
+    for (const e of endpoints) {
+      if (e.isIp) (byPriority[e.priority] ??= []).push(hostFromSpec(e));
+      else this.dnsTargets.push({ spec: e, hosts: [], timer: null, failures: 0, resolvedOnce: false });
+    }
+    for (let p = 0; p < byPriority.length; p++) this.staticHosts[p] = byPriority[p] ?? [];
+    for (let p = 0; p < this.staticHosts.length; p++) this.updateHosts(p, this.staticHosts[p]);
+    this.rebuild();
+    if (this.dnsTargets.length === 0) {
+      this.markInitialized();
+      return;
+    }
+    for (const t of this.dnsTargets) this.resolve(t);
+  }
+
+  private resolve(t: DnsTarget): void {
+    if (this.closed) return;
+    t.timer = null;
+    const name = t.spec.address;
+    this.stats.update_attempt.inc();
+    this.dnsResolve(name, this.dns.lookupFamily, this.dns.respectTtl).then(
+      (answer) => {
+        if (this.closed) return;
+        t.failures = 0;
+        this.stats.update_success.inc();
+        if (answer.addresses.length === 0) this.stats.update_empty.inc();
+        this.applyDnsAnswer(t, answer.addresses);
+        const ttl = this.dns.respectTtl && answer.ttlMs !== undefined && answer.ttlMs > 0 ? answer.ttlMs : undefined;
+        this.log('debug', `cluster ${this.name}: resolved ${name} to [${answer.addresses.join(', ')}]`);
+        this.scheduleResolve(t, ttl ?? this.dns.refreshRateMs);
+      },
+      (err: unknown) => {
+        if (this.closed) return;
+        t.failures++;
+        this.stats.update_failure.inc();
+        this.log('warn', `cluster ${this.name}: DNS resolution of ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
+        const fr = this.dns.failureRefresh;
+        const delay = fr
+          ? Math.min(fr.maxMs, fr.baseMs * Math.pow(2, t.failures - 1)) * (0.5 + Math.random() * 0.5)
+          : this.dns.refreshRateMs;
+        this.targetResolved(t);
+        this.scheduleResolve(t, delay);
+      },
+    );
+  }
+
+  private scheduleResolve(t: DnsTarget, delayMs: number): void {
+    if (this.closed) return;
+    t.timer = setTimeout(() => this.resolve(t), Math.max(1, delayMs));
+    t.timer.unref();
+  }
+
+  private applyDnsAnswer(t: DnsTarget, addresses: string[]): void {
+    const spec = t.spec;
+    if (this.type === 'LOGICAL_DNS') {
+      const addr = addresses[0];
+      if (addr !== undefined) {
+        if (t.hosts.length === 0) t.hosts = [hostFromSpec(spec, addr, spec.hostname || spec.address)];
+        else if (t.hosts[0].address !== addr) t.hosts[0].setAddress(addr, spec.port);
+      }
+    } else {
+      const old = new Map(t.hosts.map((h) => [h.address, h]));
+      t.hosts = addresses.map((a) => old.get(a) ?? hostFromSpec(spec, a, spec.hostname || spec.address));
+    }
+    // Priority = static hosts of that priority plus every DNS target's hosts at it.
+    const p = spec.priority;
+    const hosts: Host[] = [...(this.staticHosts[p] ?? [])];
+    for (const other of this.dnsTargets) if (other.spec.priority === p) hosts.push(...other.hosts);
+    this.updateHosts(p, hosts);
+    this.targetResolved(t);
+  }
+
+  private targetResolved(t: DnsTarget): void {
+    t.resolvedOnce = true;
+    if (!this.initialized && this.dnsTargets.every((x) => x.resolvedOnce)) this.markInitialized();
+  }
+}
+
+// ---- compile ----
+
+const SUPPORTED_FIELDS = [
+  'name',
+  'alt_stat_name',
+  'type',
+  'eds_cluster_config',
+  'connect_timeout',
+  'per_connection_buffer_limit_bytes',
+  'lb_policy',
+  'load_assignment',
+  'circuit_breakers',
+  'typed_extension_protocol_options',
+  'common_http_protocol_options',
+  'http_protocol_options',
+  'http2_protocol_options',
+  'max_requests_per_connection',
+  'protocol_selection',
+  'dns_refresh_rate',
+  'dns_failure_refresh_rate',
+  'respect_dns_ttl',
+  'dns_lookup_family',
+  'common_lb_config',
+  'ring_hash_lb_config',
+  'maglev_lb_config',
+  'least_request_lb_config',
+  'round_robin_lb_config',
+  'metadata',
+];
+
+/** Compiles one decoded Cluster; undefined (with issues) when it cannot be used. */
+export function compileCluster(decoded: unknown, deps: ClusterDeps, path: string, issues: ConfigIssue[]): Cluster | undefined {
+  const cfg = parseClusterConfig(decoded, path, issues);
+  return cfg ? new Cluster(cfg, deps) : undefined;
+}
+
+/** Validates a decoded Cluster into a ClusterConfig; undefined when any issue was found. */
+export function parseClusterConfig(decoded: unknown, path: string, issues: ConfigIssue[]): ClusterConfig | undefined {
+  const start = issues.length;
+  if (!isObject(decoded)) {
+    issues.push({ path, message: 'expected a Cluster' });
+    return undefined;
+  }
+  const c = decoded;
+  rejectUnsupported(c, path, SUPPORTED_FIELDS, issues);
+
+  const name = readString(c, 'name', path, issues) ?? '';
+  if (name === '') issues.push({ path: joinPath(path, 'name'), message: 'cluster name is required' });
+  const altStatName = readString(c, 'alt_stat_name', path, issues) || undefined;
+  const type = readEnum(c, 'type', path, issues, CLUSTER_TYPES, KNOWN_CLUSTER_TYPES) ?? 'STATIC';
+
+  const connectTimeoutMs = readNumber(c, 'connect_timeout', path, issues, { gt: 0 }) ?? 5000;
+  const perConnectionBufferLimitBytes =
+    readNumber(c, 'per_connection_buffer_limit_bytes', path, issues, { min: 0, max: 0xffffffff, integer: true }) ?? 1024 * 1024;
+
+  const lb = parseLbConfig(c, path, issues);
+
+  // common_lb_config
+  let healthyPanicThreshold = 50;
+  let localityWeighted = false;
+  const clb = readObject(c, 'common_lb_config', path, issues);
+  if (clb) {
+    const cp = joinPath(path, 'common_lb_config');
+    rejectUnsupported(clb, cp, ['healthy_panic_threshold', 'locality_weighted_lb_config'], issues);
+    const hpt = readObject(clb, 'healthy_panic_threshold', cp, issues);
+    if (hpt) {
+      const hp = joinPath(cp, 'healthy_panic_threshold');
+      rejectUnsupported(hpt, hp, ['value'], issues);
+      healthyPanicThreshold = readNumber(hpt, 'value', hp, issues, { min: 0, max: 100 }) ?? 0;
+    }
+    const lwc = readObject(clb, 'locality_weighted_lb_config', cp, issues);
+    if (lwc) {
+      rejectUnsupported(lwc, joinPath(cp, 'locality_weighted_lb_config'), [], issues);
+      localityWeighted = true;
+    }
+  }
+
+  const circuitBreakers = parseCircuitBreakers(c['circuit_breakers'], joinPath(path, 'circuit_breakers'), issues);
+  const http = parseHttpOptions(c, path, issues);
+
+  // DNS
+  const dns: DnsSettings = {
+    lookupFamily: readEnum(c, 'dns_lookup_family', path, issues, DNS_LOOKUP_FAMILIES) ?? 'AUTO',
+    refreshRateMs: readNumber(c, 'dns_refresh_rate', path, issues, { gt: 1 }) ?? 5000,
+    failureRefresh: undefined,
+    respectTtl: readBool(c, 'respect_dns_ttl', path, issues) ?? false,
+  };
+  const dfr = readObject(c, 'dns_failure_refresh_rate', path, issues);
+  if (dfr) {
+    const fp = joinPath(path, 'dns_failure_refresh_rate');
+    rejectUnsupported(dfr, fp, ['base_interval', 'max_interval'], issues);
+    const base = readNumber(dfr, 'base_interval', fp, issues, { gt: 1 });
+    if (base === undefined) {
+      if (dfr['base_interval'] === undefined) issues.push({ path: joinPath(fp, 'base_interval'), message: 'base_interval is required' });
+    } else {
+      const max = readNumber(dfr, 'max_interval', fp, issues, { gt: 1 }) ?? base * 10;
+      if (max < base) issues.push({ path: joinPath(fp, 'max_interval'), message: 'max_interval must be >= base_interval' });
+      dns.failureRefresh = { baseMs: base, maxMs: max };
+    }
+  }
+  const isDns = type === 'STRICT_DNS' || type === 'LOGICAL_DNS';
+  if (!isDns) {
+    for (const f of ['dns_lookup_family', 'dns_refresh_rate', 'dns_failure_refresh_rate', 'respect_dns_ttl']) {
+      if (c[f] !== undefined) issues.push({ path: joinPath(path, f), message: `only used by STRICT_DNS and LOGICAL_DNS clusters` });
+    }
+  }
+
+  // Endpoints
+  let endpoints: EndpointSpec[] = [];
+  let overprovisioningFactor = 140;
+  if (c['load_assignment'] !== undefined) {
+    const lp = joinPath(path, 'load_assignment');
+    if (type === 'EDS') {
+      issues.push({ path: lp, message: 'EDS clusters take their endpoints from EDS, not load_assignment' });
+    } else {
+      const parsed = parseLoadAssignment(c['load_assignment'], lp, issues);
+      endpoints = parsed.endpoints;
+      overprovisioningFactor = parsed.overprovisioningFactor ?? 140;
+      if (type === 'STATIC') {
+        for (const e of endpoints) {
+          if (!e.isIp) issues.push({ path: lp, message: `malformed IP address: ${e.address} (STATIC clusters take IP addresses)` });
+        }
+      }
+      if (type === 'LOGICAL_DNS') {
+        const la = c['load_assignment'] as Decoded;
+        const lles = Array.isArray(la['endpoints']) ? la['endpoints'] : [];
+        const single =
+          lles.length === 1 && isObject(lles[0]) && Array.isArray(lles[0]['lb_endpoints']) && lles[0]['lb_endpoints'].length === 1;
+        if (!single) {
+          issues.push({ path: lp, message: 'LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint' });
+        }
+      }
+    }
+  }
+
+  let edsServiceName: string | undefined;
+  let edsConfig: Decoded | undefined;
+  const ecc = readObject(c, 'eds_cluster_config', path, issues);
+  if (ecc) {
+    const ep = joinPath(path, 'eds_cluster_config');
+    if (type !== 'EDS') issues.push({ path: ep, message: 'eds_cluster_config is only used by EDS clusters' });
+    rejectUnsupported(ecc, ep, ['eds_config', 'service_name'], issues);
+    edsServiceName = readString(ecc, 'service_name', ep, issues) || undefined;
+    edsConfig = readObject(ecc, 'eds_config', ep, issues);
+  }
+
+  const metadata = readObject(c, 'metadata', path, issues) ?? {};
+
+  if (issues.length > start) return undefined;
+  return {
+    name,
+    altStatName,
+    type,
+    connectTimeoutMs,
+    perConnectionBufferLimitBytes,
+    lb,
+    healthyPanicThreshold,
+    localityWeighted,
+    overprovisioningFactor,
+    circuitBreakers,
+    http,
+    dns,
+    endpoints,
+    edsServiceName,
+    edsConfig,
+    metadata,
+  };
+}

@@ -1,0 +1,86 @@
+import type { ClusterStatsView, UpstreamCluster, UpstreamHost } from '../http/contracts';
+import type { Cluster } from './cluster';
+import type { Host } from './host';
+import { Http1ConnectionPool, type PoolLimits, type PoolStats } from './conn-pool';
+
+/**
+ * Binds a compiled Cluster to what the HTTP router and the connection pools need from it:
+ * circuit breaker accounting, pool settings and one pool per host.
+ */
+export class HttpClusterBinding implements UpstreamCluster, PoolLimits {
+  readonly name: string;
+  readonly connectTimeoutMs: number;
+  readonly perConnectionBufferLimitBytes: number;
+  readonly upstreamIdleTimeoutMs: number;
+  readonly maxRequestsPerConnection: number;
+  readonly maxResponseHeaderBytes: number;
+  readonly maxResponseHeaderCount: number;
+  readonly stats: ClusterStatsView;
+  readonly poolStats: PoolStats;
+  readonly limits: PoolLimits = this;
+
+  constructor(readonly cluster: Cluster) {
+    this.name = cluster.name;
+    this.connectTimeoutMs = cluster.connectTimeoutMs;
+    this.perConnectionBufferLimitBytes = cluster.perConnectionBufferLimitBytes;
+    const http = cluster.http;
+    this.upstreamIdleTimeoutMs = http.idleTimeoutMs;
+    this.maxRequestsPerConnection = http.maxRequestsPerConnection ?? 0;
+    this.maxResponseHeaderBytes = http.maxResponseHeadersKb * 1024;
+    this.maxResponseHeaderCount = http.maxHeadersCount;
+    this.stats = cluster.stats;
+    this.poolStats = cluster.stats;
+  }
+
+  chooseHost(ctx: { hashKey?: number }): UpstreamHost | null {
+    return this.cluster.chooseHost(ctx);
+  }
+
+  poolFor(host: UpstreamHost): Http1ConnectionPool {
+    const h = host as Host;
+    let pool = h.pool as Http1ConnectionPool | null;
+    if (pool === null) {
+      pool = new Http1ConnectionPool(this, h);
+      h.pool = pool;
+    }
+    return pool;
+  }
+
+  canSendRequest(): boolean {
+    return this.cluster.circuitBreakers.default.requests.canCreate();
+  }
+  requestStarted(): void {
+    this.cluster.circuitBreakers.default.requests.inc();
+  }
+  requestFinished(): void {
+    this.cluster.circuitBreakers.default.requests.dec();
+  }
+  requestOverflow(): void {
+    this.cluster.stats.upstream_rq_pending_overflow.inc();
+  }
+
+  canCreateConnection(): boolean {
+    return this.cluster.circuitBreakers.default.connections.canCreate();
+  }
+  canQueueRequest(): boolean {
+    return this.cluster.circuitBreakers.default.pendingRequests.canCreate();
+  }
+  connectionOpened(): void {
+    this.cluster.circuitBreakers.default.connections.inc();
+  }
+  connectionClosed(): void {
+    this.cluster.circuitBreakers.default.connections.dec();
+  }
+  requestQueued(): void {
+    this.cluster.circuitBreakers.default.pendingRequests.inc();
+  }
+  requestDequeued(): void {
+    this.cluster.circuitBreakers.default.pendingRequests.dec();
+  }
+  connectionOverflow(): void {
+    this.cluster.stats.upstream_cx_overflow.inc();
+  }
+  pendingOverflow(): void {
+    this.cluster.stats.upstream_rq_pending_overflow.inc();
+  }
+}

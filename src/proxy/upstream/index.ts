@@ -1,0 +1,20 @@
+/** Upstream clusters, hosts and load balancing: the public surface. */
+export { Host, HealthFlag, CoarseHealth, healthFlagsToString, hostKey } from './host';
+export type { HostPool, HostInit, Locality, HostMetadata } from './host';
+export { Cluster, compileCluster, parseClusterConfig } from './cluster';
+export type { ClusterType, ClusterDeps, ClusterConfig, HostsChangedCallback, LogFn, LogLevel, DnsSettings } from './cluster';
+export { ClusterManager, compileClusters } from './cluster-manager';
+export { ClusterStats } from './cluster-stats';
+export { CircuitBreakers, ResourceManager, Resource, DEFAULT_THRESHOLDS } from './circuit-breakers';
+export type { Thresholds } from './circuit-breakers';
+export type { UpstreamHttpOptions } from './http-options';
+export { DEFAULT_HTTP_OPTIONS } from './http-options';
+export type { LbContext, LoadBalancer } from './lb/types';
+export type { LbPolicy, LbConfig } from './lb';
+export type { DnsResolve, DnsAnswer, DnsLookupFamily } from './dns';
+export { systemDnsResolve } from './dns';
+export { parseLoadAssignment, hostFromSpec } from './load-assignment';
+export type { EndpointSpec, ParsedLoadAssignment } from './load-assignment';
+export { PrioritySet, HostSet } from './priority';
+export { clustersAdminText, clustersAdminJson } from './admin';
+export type { ClustersJson, ClusterStatusJson, HostStatusJson } from './admin';
