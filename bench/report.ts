@@ -36,6 +36,8 @@ export interface Summary {
   idle_ok: number | null;
   idle_open: number | null;
   errors: number;
+  /** Runs that completed no request at all (the proxy stalled). */
+  stalled_runs: number;
   rounds: number;
   noise_pct: number;
   noise_max_pct: number;
@@ -71,6 +73,7 @@ export function summarize(p: ProxySamples, directP50Ms: number): Summary {
     idle_ok: p.idle ? p.idle.ok : null,
     idle_open: p.idle ? p.idle.open : null,
     errors: [...p.loaded, ...p.single].reduce((n, r) => n + totalErrors(r.errors), 0),
+    stalled_runs: [...p.loaded, ...p.single].filter((r) => r.requests === 0).length,
     rounds: p.loaded.length,
     noise_pct: round(median(p.noise), 1),
     noise_max_pct: round(Math.max(...p.noise), 1),
@@ -104,7 +107,7 @@ export function renderTable(summaries: Summary[], direct: { p50: number; p99: nu
     fmt(s.rss_idle_mb, 1),
     fmt(s.rss_10k_mb, 1),
     s.idle_conns === null ? '-' : `${s.idle_ok}/${s.idle_open}`,
-    String(s.errors),
+    s.stalled_runs ? `${s.errors}+${s.stalled_runs}stall` : String(s.errors),
     fmt(s.noise_pct, 0),
   ]);
   const directRow = ['(direct)', '-', fmt(direct.p50, 3), fmt(direct.p99, 3), '-', '-', '0', '-', '-', '-', '-', '-', '-', '-', '-'];
@@ -139,6 +142,7 @@ export function warnings(summaries: Summary[], noisyPct: number): string[] {
     if (s.noise_max_pct >= noisyPct) {
       out.push(`${s.proxy}: other programs used up to ${s.noise_max_pct}% of a core during its runs (noisy; rerun on a quiet machine)`);
     }
+    if (s.stalled_runs) out.push(`${s.proxy}: ${s.stalled_runs} runs completed no request at all (stalled)`);
     if (s.errors) out.push(`${s.proxy}: ${s.errors} failed requests during the load runs (its numbers are suspect)`);
     if (s.idle_conns !== null && (s.idle_ok !== s.idle_conns || s.idle_open !== s.idle_conns)) {
       out.push(`${s.proxy}: only ${s.idle_ok} of ${s.idle_conns} idle connections succeeded, ${s.idle_open} still open`);

@@ -29,6 +29,7 @@ interface Bench {
 }
 
 function describe(r: WrkResult): string {
+  if (r.requests === 0) return 'NO REQUEST COMPLETED (stalled)';
   const errs = Object.values(r.errors).reduce((a, b) => a + b, 0);
   return `${r.rps.toFixed(0)} rps  p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms${errs ? `  ERRORS ${errs}` : ''}`;
 }

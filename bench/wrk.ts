@@ -108,7 +108,10 @@ export function totalErrors(e: WrkErrors): number {
   return e.connect + e.read + e.write + e.status + e.timeout;
 }
 
-/** Runs wrk (one thread, keep-alive) against a URL and returns its parsed result. */
+/**
+ * Runs wrk (one thread, keep-alive) against a URL and returns its parsed result. A run that
+ * completed no request (a stalled proxy) has NaN latencies, so it never looks fast.
+ */
 export async function runWrk(pm: ProcessManager, wrkBin: string, script: string, run: WrkRun): Promise<WrkResult> {
   const argv = [
     wrkBin,
@@ -127,5 +130,5 @@ export async function runWrk(pm: ProcessManager, wrkBin: string, script: string,
   if (proc.exit?.code !== 0) throw new Error(`${proc.name} ${proc.describeExit()}\n${proc.outputTail()}`);
   const result = parseWrkJson(stdout) ?? parseWrkText(stdout);
   if (!result) throw new Error(`could not parse wrk output:\n${stdout}`);
-  return result;
+  return result.requests > 0 ? result : { ...result, p50Ms: NaN, p90Ms: NaN, p99Ms: NaN, maxMs: NaN };
 }

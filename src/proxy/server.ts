@@ -13,7 +13,7 @@ import { StatsStore } from './telemetry/stats';
 import { compileCluster, type Cluster } from './upstream/cluster';
 import { clustersJson, clustersText } from './upstream/admin-view';
 import { HttpClusterBinding } from './upstream/http-binding';
-import { type Decoded } from './upstream/config-util';
+import { type Decoded } from '../lib/decoded-read';
 
 /**
  * One proxy process: compiles a Bootstrap into clusters and listeners, binds them, serves admin,

@@ -1,6 +1,6 @@
 import * as net from 'node:net';
 import { joinPath, rejectUnsupported, type ConfigIssue } from '../../lib/config-error';
-import { isObject, readArray, readObject, readNumber, readString, type Decoded } from '../upstream/config-util';
+import { isObject, readArray, readObject, readNumber, readString, type Decoded } from '../../lib/decoded-read';
 
 /**
  * The parts of an Envoy v3 Bootstrap that the server itself reads (node, admin, static resources).

@@ -1,6 +1,6 @@
 import * as net from 'node:net';
 import { joinPath, type ConfigIssue } from '../../lib/config-error';
-import { isObject, notImplemented, readArray, readNumber, readString, type Decoded } from '../upstream/config-util';
+import { isObject, notImplemented, readArray, readNumber, readString, type Decoded } from '../../lib/decoded-read';
 
 /**
  * Envoy's filter chain selection for plain TCP connections: criteria are applied in Envoy's order

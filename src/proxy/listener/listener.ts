@@ -1,7 +1,7 @@
 import * as net from 'node:net';
 import { joinPath, rejectUnsupported, type ConfigIssue } from '../../lib/config-error';
 import type { StatsStore, Counter, Gauge, Histogram } from '../telemetry/stats';
-import { isObject, readArray, readBool, readNumber, readObject, readString, type Decoded } from '../upstream/config-util';
+import { isObject, readArray, readBool, readNumber, readObject, readString, type Decoded } from '../../lib/decoded-read';
 import { compileChainMatch, matchKey, selectChain, type ChainMatch } from './filter-chain-match';
 import type { DownstreamConnectionInfo } from '../http/connection-manager';
 

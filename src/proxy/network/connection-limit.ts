@@ -1,6 +1,6 @@
 import { joinPath, rejectUnsupported, type ConfigIssue } from '../../lib/config-error';
 import type { Counter, Gauge, StatsStore } from '../telemetry/stats';
-import { readNumber, readString, type Decoded } from '../upstream/config-util';
+import { readNumber, readString, type Decoded } from '../../lib/decoded-read';
 
 /**
  * envoy.filters.network.connection_limit: at most max_connections open connections through this

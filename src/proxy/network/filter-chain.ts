@@ -5,7 +5,7 @@ import type { AccessLogSink, ClusterLookup, RouteMatcher } from '../http/contrac
 import { Http1ServerConnection, type DownstreamConnectionInfo } from '../http/connection-manager';
 import type { HcmConfig } from '../http/hcm-config';
 import type { ListenerConnection, NetworkFilterChain } from '../listener/listener';
-import { isObject, readObject, type Decoded } from '../upstream/config-util';
+import { isObject, readObject, type Decoded } from '../../lib/decoded-read';
 import { compileConnectionLimit, CONNECTION_LIMIT_TYPE, type ConnectionLimit } from './connection-limit';
 import { compileHttpConnectionManager, HCM_TYPE } from './http-connection-manager';
 import { compileTcpProxy, TCP_PROXY_TYPE, TcpProxySession, type TcpProxyConfig } from './tcp-proxy';

@@ -2,7 +2,7 @@ import { joinPath, rejectUnsupported, type ConfigIssue } from '../../lib/config-
 import type { StatsStore } from '../telemetry/stats';
 import type { AccessLogSink, ClusterLookup, RouteMatcher } from '../http/contracts';
 import { HcmStats, type HcmConfig } from '../http/hcm-config';
-import { isObject, readArray, readBool, readEnum, readNumber, readObject, readString, type Decoded } from '../upstream/config-util';
+import { isObject, readArray, readBool, readEnum, readNumber, readObject, readString, type Decoded } from '../../lib/decoded-read';
 
 /** envoy.filters.network.http_connection_manager: compiles the decoded config into an HcmConfig. */
 

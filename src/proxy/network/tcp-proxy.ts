@@ -3,7 +3,7 @@ import { joinPath, rejectUnsupported, type ConfigIssue } from '../../lib/config-
 import { ResponseFlag, StreamInfo } from '../stream-info';
 import type { Counter, Gauge, StatsStore } from '../telemetry/stats';
 import type { AccessLogSink, ClusterLookup, UpstreamCluster } from '../http/contracts';
-import { isObject, readArray, readNumber, readString, type Decoded } from '../upstream/config-util';
+import { isObject, readArray, readNumber, readString, type Decoded } from '../../lib/decoded-read';
 import type { DownstreamConnectionInfo } from '../http/connection-manager';
 
 /**

@@ -12,7 +12,7 @@
  * matching uses the :path without its query string and fragment.
  */
 import { joinPath, type ConfigIssue } from '../../lib/config-error';
-import { asciiLower, compileRegexMatcher, equalsIgnoreCase, startsWithIgnoreCase } from '../../lib/matchers';
+import { asciiLower, compileRegexMatcher, startsWithIgnoreCase } from '../../lib/matchers';
 import { Fields, type Msg } from './fields';
 import { compileHeaderMutation, type HeaderMutation } from './header-mutation';
 import { compileHeaderMatchers, compileQueryParamMatcher, type HeaderMatcher, type QueryParamMatcher } from './request-matchers';
@@ -80,6 +80,10 @@ class VirtualHostImpl {
         return this.tlsRedirect;
       }
     }
+    // The path part of :path ends at the first '?' or '#' (and ';' with
+    // ignore_path_parameters_in_path_matching). Compare within [0, end) of the full string
+    // rather than slicing: a configured value containing one of those characters can then never
+    // match, exactly as when matching the stripped path.
     const full = req.path;
     let end = full.indexOf('?');
     const hash = full.indexOf('#');
@@ -88,34 +92,34 @@ class VirtualHostImpl {
       const semi = full.indexOf(';');
       if (semi !== -1 && (end === -1 || semi < end)) end = semi;
     }
-    const path = end === -1 ? full : full.slice(0, end);
+    if (end === -1) end = full.length;
+    let path: string | null = null;
     const routes = this.routes;
     for (let i = 0; i < routes.length; i++) {
       const r = routes[i];
       switch (r.pathKind) {
-        case PathKind.Prefix:
-          if (full.length === 0) continue;
-          if (r.caseSensitive) {
-            if (!path.startsWith(r.value)) continue;
-          } else if (!startsWithIgnoreCase(path, r.value)) continue;
+        case PathKind.Prefix: {
+          const v = r.value;
+          if (full.length === 0 || end < v.length) continue;
+          if (r.caseSensitive ? !full.startsWith(v) : !startsWithIgnoreCase(full, v)) continue;
           break;
-        case PathKind.Path:
-          if (full.length === 0) continue;
-          if (r.caseSensitive) {
-            if (path !== r.value) continue;
-          } else if (!equalsIgnoreCase(path, r.value)) continue;
+        }
+        case PathKind.Path: {
+          const v = r.value;
+          if (full.length === 0 || end !== v.length) continue;
+          if (r.caseSensitive ? !full.startsWith(v) : !startsWithIgnoreCase(full, v)) continue;
           break;
+        }
         case PathKind.SeparatedPrefix: {
-          if (full.length === 0) continue;
-          const n = r.value.length;
-          if (path.length < n || (path.length > n && path.charCodeAt(n) !== 47 /* / */)) continue;
-          if (r.caseSensitive) {
-            if (!path.startsWith(r.value)) continue;
-          } else if (!startsWithIgnoreCase(path, r.value)) continue;
+          const v = r.value;
+          const n = v.length;
+          if (full.length === 0 || end < n || (end > n && full.charCodeAt(n) !== 47 /* / */)) continue;
+          if (r.caseSensitive ? !full.startsWith(v) : !startsWithIgnoreCase(full, v)) continue;
           break;
         }
         case PathKind.Regex:
           if (full.length === 0) continue;
+          if (path === null) path = end === full.length ? full : full.slice(0, end);
           if (!(r.regex as RegExp).test(path)) continue;
           break;
         case PathKind.Connect:

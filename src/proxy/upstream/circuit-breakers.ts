@@ -7,7 +7,7 @@
  */
 import { ConfigIssue, joinPath, rejectUnsupported } from '../../lib/config-error';
 import { Gauge, GaugeMode, StatsStore } from '../telemetry/stats';
-import { isObject, readArray, readBool, readEnum, readNumber } from './config-util';
+import { isObject, readArray, readBool, readEnum, readNumber } from '../../lib/decoded-read';
 
 export class Resource {
   /** Live count. */

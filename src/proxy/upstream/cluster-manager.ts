@@ -5,7 +5,7 @@
 import { ConfigIssue, joinPath } from '../../lib/config-error';
 import { Counter, Gauge, GaugeMode } from '../telemetry/stats';
 import { Cluster, ClusterDeps, compileCluster } from './cluster';
-import { isObject } from './config-util';
+import { isObject } from '../../lib/decoded-read';
 
 export class ClusterManager {
   private readonly clusters = new Map<string, Cluster>();

@@ -7,7 +7,7 @@ import { ConfigIssue, joinPath, rejectUnsupported } from '../../lib/config-error
 import type { StatsStore } from '../telemetry/stats';
 import { CircuitBreakers, parseCircuitBreakers } from './circuit-breakers';
 import { ClusterStats } from './cluster-stats';
-import { Decoded, isObject, readBool, readEnum, readNumber, readObject, readString } from './config-util';
+import { Decoded, isObject, readBool, readEnum, readNumber, readObject, readString } from '../../lib/decoded-read';
 import { DNS_LOOKUP_FAMILIES, DnsLookupFamily, DnsResolve, systemDnsResolve } from './dns';
 import { CoarseHealth, HealthFlag, Host } from './host';
 import { parseHttpOptions, UpstreamHttpOptions } from './http-options';

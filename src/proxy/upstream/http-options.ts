@@ -4,7 +4,7 @@
  * max_requests_per_connection. Only HTTP/1.1 upstreams exist today.
  */
 import { ConfigIssue, joinPath, rejectUnsupported } from '../../lib/config-error';
-import { Decoded, isObject, readNumber, readObject } from './config-util';
+import { Decoded, isObject, readNumber, readObject } from '../../lib/decoded-read';
 
 export const HTTP_PROTOCOL_OPTIONS_NAME = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 const HTTP_PROTOCOL_OPTIONS_TYPE = 'type.googleapis.com/' + HTTP_PROTOCOL_OPTIONS_NAME;

@@ -4,7 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { ConfigIssue, joinPath, rejectUnsupported } from '../../lib/config-error';
-import { isObject, readArray, readEnum, readNumber, readObject, readString } from './config-util';
+import { isObject, readArray, readEnum, readNumber, readObject, readString } from '../../lib/decoded-read';
 import { HealthFlag, Host, HostMetadata, Locality } from './host';
 
 export interface EndpointSpec {

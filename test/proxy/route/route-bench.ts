@@ -35,7 +35,9 @@ function table(): ReturnType<typeof compileRouteConfiguration> {
   return t;
 }
 
+const only = process.argv[2];
 function bench(label: string, req: RouteRequest, expect: string): void {
+  if (only !== undefined && !label.startsWith(only)) return;
   const t = table();
   if (!t) return;
   const got = t.match(req, 0)?.name;

@@ -1,7 +1,7 @@
 /** Load-balancer configuration (lb_policy and its *_lb_config) and the factory. */
 import { ConfigIssue, joinPath, rejectUnsupported } from '../../../lib/config-error';
 import type { Gauge } from '../../telemetry/stats';
-import { Decoded, readEnum, readNumber, readObject } from '../config-util';
+import { Decoded, readEnum, readNumber, readObject } from '../../../lib/decoded-read';
 import { LeastRequestLb, LeastRequestOptions } from './least-request';
 import { DEFAULT_MAGLEV_TABLE_SIZE, isPrime, MaglevLb, MAX_MAGLEV_TABLE_SIZE } from './maglev';
 import { RandomLb } from './random';

@@ -1,5 +1,5 @@
 /** Small readers for decoded-form config objects (see src/xds/decode.ts): report, never throw. */
-import { ConfigIssue, joinPath } from '../../lib/config-error';
+import { ConfigIssue, joinPath } from './config-error';
 
 export type Decoded = Record<string, unknown>;
 
