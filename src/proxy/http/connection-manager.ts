@@ -164,6 +164,8 @@ export class Http1ServerConnection implements ParserHandler {
     stats.recordResponseClass(r.status);
     sendLocalReplyRaw(this, info, r, 1, false);
     logStream(this.config, info);
+    // The reply says "connection: close": flush it and close.
+    this.close(true);
   }
 
   // --- socket events ---

@@ -305,6 +305,9 @@ export class Http1Parser {
         this.fail(431, 'http1.headers_too_large', 'headers exceed the size limit');
         return -1;
       }
+      // An incomplete head is checked early so that garbage and bare-LF heads are answered now
+      // rather than waiting for a CRLFCRLF that may never come.
+      if (this.mode === ParserMode.Request && !this.plausibleHeadPrefix(buf, pos)) return -1;
       this.pending = pos === 0 ? buf : buf.subarray(pos);
       return -1;
     }
@@ -330,6 +333,24 @@ export class Http1Parser {
     if (noBody && this.state !== State.Done) this.state = State.Done;
     if (this.state === State.Done) this.finishMessage(null);
     return bodyStart;
+  }
+
+  /** Fails the message if the start of an incomplete request head is already invalid. */
+  private plausibleHeadPrefix(buf: Buffer, pos: number): boolean {
+    for (let i = pos; i < buf.length; i++) {
+      const c = buf[i];
+      if (c === 32) break;
+      if (c > 127 || TOKEN[c] === 0) {
+        this.fail(400, 'http1.codec_error', 'malformed request line');
+        return false;
+      }
+    }
+    const lf = buf.indexOf(10, pos);
+    if (lf !== -1 && (lf === pos || buf[lf - 1] !== 13)) {
+      this.fail(400, 'http1.codec_error', 'bare LF is not allowed');
+      return false;
+    }
+    return true;
   }
 
   private beginBody(head: MessageHead): void {
@@ -481,7 +502,7 @@ export class Http1Parser {
     if (version === 'HTTP/1.1') head.versionMinor = 1;
     else if (version === 'HTTP/1.0') head.versionMinor = 0;
     else {
-      this.fail(version.startsWith('HTTP/') ? 505 : 400, 'http1.codec_error', 'unsupported HTTP version');
+      this.fail(/^HTTP\/\d\.\d$/.test(version) ? 505 : 400, 'http1.codec_error', 'unsupported HTTP version');
       return false;
     }
     const path = text.slice(sp1 + 1, sp2);
