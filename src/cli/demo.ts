@@ -29,22 +29,33 @@ function startUpstream(name: string, port: number): Promise<http.Server> {
 
 type Json = { [k: string]: unknown };
 
-/** Sets the listener and admin ports of the demo bootstrap (decoded form). */
-function withPorts(bootstrap: Json, port: number, adminPort: number): Json {
+/**
+ * Sets the listener and admin ports of the demo bootstrap (decoded form), and points each cluster
+ * at its sample upstream, which listens on an ephemeral port so the demo never collides with
+ * whatever already runs on 8081/8082.
+ */
+function withPorts(bootstrap: Json, port: number, adminPort: number, upstreamPorts: number[]): Json {
   const admin = bootstrap.admin as Json;
   ((admin.address as Json).socket_address as Json).port_value = adminPort;
-  const listeners = (bootstrap.static_resources as Json).listeners as Json[];
+  const resources = bootstrap.static_resources as Json;
+  const listeners = resources.listeners as Json[];
   ((listeners[0].address as Json).socket_address as Json).port_value = port;
+  (resources.clusters as Json[]).forEach((cluster, i) => {
+    const endpoints = (cluster.load_assignment as Json).endpoints as Json[];
+    const lb = (endpoints[0].lb_endpoints as Json[])[0];
+    (((lb.endpoint as Json).address as Json).socket_address as Json).port_value = upstreamPorts[i];
+  });
   return bootstrap;
 }
 
 export async function runDemo(opts: DemoOptions): Promise<number> {
   const file = path.join(__dirname, '..', '..', '..', 'examples', 'demo', 'front-proxy.yaml');
-  const upstreams = [await startUpstream('service-v1', 8081), await startUpstream('service-v2', 8082)];
+  const upstreams = [await startUpstream('service-v1', 0), await startUpstream('service-v2', 0)];
+  const upstreamPorts = upstreams.map((u) => (u.address() as { port: number }).port);
   let server: ProxyServer;
   try {
     const { bootstrap } = loadBootstrapFile(file);
-    server = new ProxyServer(withPorts(bootstrap, opts.port, opts.adminPort) as never, { drainTimeS: 1 });
+    server = new ProxyServer(withPorts(bootstrap, opts.port, opts.adminPort, upstreamPorts) as never, { drainTimeS: 1 });
     await server.start();
   } catch (e) {
     console.error(e instanceof ConfigError ? `demo config rejected:\n${e.message}` : (e as Error).message);
@@ -52,7 +63,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     return 1;
   }
   console.log(`
-Weft demo is running: a proxy on 127.0.0.1:${opts.port} in front of service-v1 (:8081) and service-v2 (:8082).
+Weft demo is running: a proxy on 127.0.0.1:${opts.port} in front of service-v1 (:${upstreamPorts[0]}) and service-v2 (:${upstreamPorts[1]}).
 
   curl -s http://127.0.0.1:${opts.port}/hello               # 80% service-v1, 20% service-v2
   curl -s -H 'x-version: v2' http://127.0.0.1:${opts.port}/  # always service-v2

@@ -7,7 +7,7 @@ import { joinPath, type ConfigIssue } from '../../lib/config-error';
 import type { HeaderMap } from '../../lib/headers';
 import type { StreamInfo } from '../stream-info';
 import { compileFormatter, type Formatter } from '../telemetry/format';
-import { Fields, isMsg, type Msg } from './fields';
+import { Fields, type Msg } from './fields';
 
 const enum Action {
   AppendIfExistsOrAdd = 0,
@@ -177,8 +177,4 @@ export function compileHeaderMutation(
   if (issues.length !== before) return undefined;
   if (removes.length === 0 && keys.length === 0) return null;
   return new HeaderMutation(removes, keys, constants, formatters, actions, keepEmpty);
-}
-
-export function isMessageList(v: unknown): v is Msg[] {
-  return Array.isArray(v) && v.every(isMsg);
 }

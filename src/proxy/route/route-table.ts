@@ -302,7 +302,7 @@ interface GlobalSettings {
   readonly typedPerFilterConfig: RawMessage | undefined;
 }
 
-function compileRoute(r: Msg, path: string, vhName: string, ctx: EntryContext, g: GlobalSettings, issues: ConfigIssue[]): CompiledRoute | undefined {
+function compileRoute(r: Msg, path: string, vhName: string, ctx: EntryContext, issues: ConfigIssue[]): CompiledRoute | undefined {
   const f = new Fields(issues);
   const before = issues.length;
   f.reject(r, path, ROUTE_FIELDS);
@@ -463,7 +463,7 @@ function compileVirtualHost(v: Msg, path: string, g: GlobalSettings, issues: Con
   f.msg(v, 'metadata', path);
   const routes: CompiledRoute[] = [];
   for (const [r, rp] of f.msgs(v, 'routes', path)) {
-    const c = compileRoute(r, rp, name, ctx, g, issues);
+    const c = compileRoute(r, rp, name, ctx, issues);
     if (c) routes.push(c);
   }
   if (issues.length !== before) return undefined;

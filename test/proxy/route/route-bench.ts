@@ -42,14 +42,19 @@ function bench(label: string, req: RouteRequest, expect: string): void {
   if (!t) return;
   const got = t.match(req, 0)?.name;
   if (got !== expect) throw new Error(`${label}: matched ${got}, expected ${expect}`);
-  const n = 2_000_000;
+  // The best of several rounds: this machine is shared, and the minimum is the least noisy figure.
+  const n = 300_000;
   for (let i = 0; i < 200_000; i++) t.match(req, i);
-  const start = process.hrtime.bigint();
-  let sink = 0;
-  for (let i = 0; i < n; i++) if (t.match(req, i) !== null) sink++;
-  const ns = Number(process.hrtime.bigint() - start) / n;
-  if (sink !== n) throw new Error('no match');
-  console.log(`${label.padEnd(48)} ${ns.toFixed(1)} ns/match`);
+  let best = Infinity;
+  for (let round = 0; round < 10; round++) {
+    const start = process.hrtime.bigint();
+    let sink = 0;
+    for (let i = 0; i < n; i++) if (t.match(req, i) !== null) sink++;
+    const ns = Number(process.hrtime.bigint() - start) / n;
+    if (sink !== n) throw new Error('no match');
+    if (ns < best) best = ns;
+  }
+  console.log(`${label.padEnd(48)} ${best.toFixed(1)} ns/match`);
 }
 
 const headers = HeaderMap.from([

@@ -339,7 +339,7 @@ export class Http1Parser {
   private plausibleHeadPrefix(buf: Buffer, pos: number): boolean {
     for (let i = pos; i < buf.length; i++) {
       const c = buf[i];
-      if (c === 32) break;
+      if (c === 32 || c === 13) break;
       if (c > 127 || TOKEN[c] === 0) {
         this.fail(400, 'http1.codec_error', 'malformed request line');
         return false;
