@@ -58,7 +58,9 @@ export async function runProxy(opts: ProxyCliOptions, argv: string[]): Promise<n
     return 1;
   }
   const stop = (signal: string): void => {
-    console.error(`weft: ${signal} received, draining`);
+    console.error(`weft: ${signal} received, draining for up to ${opts.drainTimeS}s`);
+    // Whatever hangs (a stuck log pipe, a peer that never closes), the process ends on time.
+    setTimeout(() => process.exit(0), opts.drainTimeS * 1000 + 2000).unref();
     void server.shutdown().then(() => {
       flushLogs();
       process.exit(0);

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import { Readable } from 'node:stream';
 import { Pool, request } from 'undici';
 import { curl } from '../helpers/curl';
@@ -9,6 +10,8 @@ import {
   httpListener,
   simpleHttpBootstrap,
   simpleRoutes,
+  sleep,
+  within,
   startProxy,
   staticCluster,
   tempDir,
@@ -27,7 +30,7 @@ describe('basic proxying', () => {
 
   before(async () => {
     up = await startEchoUpstream();
-    px = await startProxy(simpleHttpBootstrap(up.port, { hcm: { use_remote_address: true } }));
+    px = await startProxy(simpleHttpBootstrap(up.port, { hcm: { use_remote_address: true, http_protocol_options: { accept_http_10: true } } }));
     url = `http://127.0.0.1:${px.port}`;
   });
   after(async () => {
@@ -165,6 +168,16 @@ describe('basic proxying', () => {
     assert.equal(rs[0].headers['connection'], 'close');
   });
 
+  test('HTTP/1.0 is refused with 426 unless accept_http_10 is set, as in Envoy', async () => {
+    const strict = await startProxy(simpleHttpBootstrap(up.port));
+    try {
+      const r = await curl(`http://127.0.0.1:${strict.port}/ten`, ['--http1.0']);
+      assert.equal(r.status, 426, r.stderr);
+    } finally {
+      await strict.stop();
+    }
+  });
+
   test('HTTP/1.0 client (curl --http1.0 and a raw request without Host)', async () => {
     const r = await curl(`${url}/ten`, ['--http1.0']);
     assert.equal(r.status, 200, r.stderr);
@@ -210,6 +223,45 @@ describe('keep-alive', () => {
   });
 });
 
+describe('a slow client reading a large response', () => {
+  let up: EchoUpstream;
+  let px: RunningProxy;
+  before(async () => {
+    up = await startEchoUpstream();
+    px = await startProxy(simpleHttpBootstrap(up.port, { route: { timeout: '5s' } }));
+  });
+  after(async () => {
+    await px?.stop();
+    await up?.stop();
+  });
+
+  test('backpressure, then the pooled upstream connection still serves the next request', async () => {
+    const size = 8 * 1024 * 1024;
+    const sock = net.connect({ host: '127.0.0.1', port: px.port });
+    sock.on('error', () => undefined);
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    sock.write(getRequest('/slow-reader', `x-behavior: huge\r\nx-size: ${size}\r\n`));
+    // Read nothing for a while so that the proxy's writes to us back up.
+    await sleep(300);
+    let got = 0;
+    const all = new Promise<void>((resolve) => {
+      sock.on('data', (d: Buffer) => {
+        got += d.length;
+        if (got >= size) resolve();
+      });
+    });
+    await within(all, 20_000, undefined);
+    sock.destroy();
+    assert.ok(got >= size, `received ${got} of ${size}`);
+    for (let i = 0; i < 3; i++) {
+      const r = await rawExchange(px.port, getRequest(`/next-${i}`), { until: hasResponses(1), timeoutMs: 8000 });
+      assert.equal(parseResponses(r.data)[0]?.status, 200, r.text);
+    }
+    assert.equal(await px.stat('cluster.backend.upstream_rq_timeout'), 0);
+    assert.equal(await px.stat('cluster.backend.upstream_cx_total'), 1, 'the same upstream connection served them all');
+  });
+});
+
 describe('upgrade / WebSocket pass-through', () => {
   let ws: TcpServer;
   let px: RunningProxy;
@@ -247,6 +299,13 @@ describe('upgrade / WebSocket pass-through', () => {
     assert.match(head, /\r\nconnection: upgrade\r\n/i);
     assert.match(head, /\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n/i);
     assert.ok((await px.stat('http.with_upgrade.downstream_cx_upgrades_total')) >= 1);
+  });
+
+  test('tunnel half-close: the client FIN reaches the upstream, its last bytes still arrive', async () => {
+    const r = await rawExchange(px.ports.with_upgrade, [upgradeReq, 'last-words'], { gapMs: 50, end: true, timeoutMs: 5000 });
+    assert.match(r.text, /^HTTP\/1\.1 101 /);
+    assert.ok(r.text.endsWith('last-words'), JSON.stringify(r.text));
+    assert.ok(r.closed, 'closed after the upstream closed');
   });
 
   test('without upgrade_configs: 403', async () => {

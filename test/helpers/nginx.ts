@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { freePort } from './upstream';
-import { sleep, tempDir } from './proxy';
+import { sleep, tempDir, within } from './proxy';
 
 /**
  * Runs a real nginx in the foreground with its own prefix directory (conf, pid, logs, temp paths)
@@ -63,7 +63,7 @@ http {
           if (!exited) {
             const gone = new Promise<void>((r) => child.once('exit', () => r()));
             child.kill('SIGTERM');
-            await Promise.race([gone, sleep(3000)]);
+            await within(gone, 3000, undefined);
             if (!exited) child.kill('SIGKILL');
           }
           t.remove();

@@ -184,12 +184,9 @@ export class Http1ServerConnection implements ParserHandler {
         stream.onDownstreamTunnelEnd();
         return;
       }
-      if (stream.requestComplete && !this.parser.inMessage) {
-        // The client half-closed after a complete request: answer, then close.
-        this.draining = true;
-        return;
-      }
     }
+    // As in Envoy (half-close is not enabled for HTTP), a client's FIN is a disconnect: closing
+    // our side too makes 'close' fire, which resets an active stream (DC) and aborts its upstream.
     this.socket.end();
   }
 
@@ -387,6 +384,11 @@ export class ActiveStream implements UpstreamRequestOwner, RouteRequest {
     stats.downstream_rq_active.inc();
     this.countedActive = true;
 
+    if (head.versionMinor === 0 && !config.acceptHttp10) {
+      this.keepAlive = false;
+      this.localReply({ status: 426, body: 'Upgrade Required', details: 'low_version', flag: ResponseFlag.None });
+      return;
+    }
     // Absolute-form targets (proxies are asked this way) become origin-form plus authority.
     let path = head.path;
     let authority = headers.get('host');
@@ -407,7 +409,7 @@ export class ActiveStream implements UpstreamRequestOwner, RouteRequest {
         this.localReply(reply.protocolError(400, 'missing_host_header'));
         return;
       }
-      authority = '';
+      authority = config.defaultHostForHttp10;
     }
     if (config.rejectHeadersWithUnderscores && hasUnderscoreHeader(headers)) {
       this.localReply(reply.protocolError(400, 'unexpected_underscore'));
@@ -788,6 +790,9 @@ export class ActiveStream implements UpstreamRequestOwner, RouteRequest {
     this.info.lastUpstreamRxByteMs = performance.now() - this.info.startMono;
     if (this.responseFraming === Framing.Chunked) this.conn.write(encodeLastChunk(trailers));
     this.info.responseTrailers = trailers;
+    // The last body bytes may have paused the upstream socket for a slow client; the connection
+    // has just gone back to the pool, and a paused pooled connection never reads its next response.
+    this.upstream?.conn?.resumeReading();
     this.finishUpstreamAccounting();
     this.upstream = null;
     if (!this.requestComplete) this.conn.draining = true;

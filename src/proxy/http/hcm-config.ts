@@ -29,6 +29,10 @@ export interface HcmConfig {
   /** Bytes a stream may buffer (request body awaiting an upstream, or response awaiting a slow reader). */
   readonly bufferLimitBytes: number;
   readonly rejectHeadersWithUnderscores: boolean;
+  /** HTTP/1.0 requests are refused with 426 unless accepted (Envoy's accept_http_10). */
+  readonly acceptHttp10: boolean;
+  /** Authority for HTTP/1.0 requests without Host. */
+  readonly defaultHostForHttp10: string;
 }
 
 /** Envoy's http.<stat_prefix>.* stats, created once per connection manager. */

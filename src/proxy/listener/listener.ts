@@ -175,7 +175,9 @@ export class Listener {
   }
 
   listen(): Promise<void> {
-    const server = net.createServer({ pauseOnConnect: false, noDelay: true }, (s) => this.onConnection(s));
+    // allowHalfOpen: a client's FIN must not close our side before the answer is written (HTTP
+    // half-close after a request; tcp_proxy relays the FIN upstream and keeps relaying back).
+    const server = net.createServer({ pauseOnConnect: false, noDelay: true, allowHalfOpen: true }, (s) => this.onConnection(s));
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);

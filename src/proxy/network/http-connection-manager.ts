@@ -63,7 +63,8 @@ export function compileHttpConnectionManager(cfg: Decoded, path: string, issues:
   rejectUnsupported(common, cp, ['idle_timeout', 'max_headers_count', 'max_connection_duration', 'headers_with_underscores_action'], issues);
   const underscores = readEnum(common, 'headers_with_underscores_action', cp, issues, ['ALLOW', 'REJECT_REQUEST'] as const, ['DROP_HEADER']);
   const h1 = readObject(cfg, 'http_protocol_options', path, issues) ?? {};
-  rejectUnsupported(h1, joinPath(path, 'http_protocol_options'), [], issues);
+  const h1p = joinPath(path, 'http_protocol_options');
+  rejectUnsupported(h1, h1p, ['accept_http_10', 'default_host_for_http_10'], issues);
 
   let serverName: string | undefined = readString(cfg, 'server_name', path, issues) ?? DEFAULT_SERVER_NAME;
   const transform = readEnum(cfg, 'server_header_transformation', path, issues, ['OVERWRITE', 'PASS_THROUGH'] as const, ['APPEND_IF_ABSENT']);
@@ -102,6 +103,8 @@ export function compileHttpConnectionManager(cfg: Decoded, path: string, issues:
     upgradeTypes,
     bufferLimitBytes: deps.bufferLimitBytes,
     rejectHeadersWithUnderscores: underscores === 'REJECT_REQUEST',
+    acceptHttp10: readBool(h1, 'accept_http_10', h1p, issues) ?? false,
+    defaultHostForHttp10: readString(h1, 'default_host_for_http_10', h1p, issues) ?? '',
   };
   if (config.requestTimeoutMs > 0) {
     issues.push({ path: joinPath(path, 'request_timeout'), message: 'field is not implemented by Weft yet' });

@@ -168,7 +168,7 @@ export class TcpProxySession {
     ps.upstream_cx_total.inc();
     ps.upstream_cx_active.inc();
     host.activeRequests++;
-    const up = net.connect({ host: host.address, port: host.port, noDelay: true });
+    const up = net.connect({ host: host.address, port: host.port, noDelay: true, allowHalfOpen: true });
     this.upstream = up;
     const timer = setTimeout(() => {
       if (this.connected) return;

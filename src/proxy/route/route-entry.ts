@@ -3,6 +3,8 @@
  * objects: everything is precomputed; per-request methods allocate only their result strings.
  */
 import * as fs from 'node:fs';
+import { compileRetryPolicy, type RetryPolicy } from './retry-policy';
+import { compileMirrorPolicies, NO_MIRRORS, type MirrorPolicy } from './mirror-policy';
 import { joinPath, type ConfigIssue } from '../../lib/config-error';
 import type { HeaderMap } from '../../lib/headers';
 import { compileRegexMatchAndSubstitute, type RegexSubstitution } from '../../lib/matchers';
@@ -25,7 +27,7 @@ export interface EntryContext {
   readonly globalRequest: HeaderMutation | null;
   readonly globalResponse: HeaderMutation | null;
   readonly mostSpecificHeaderMutationsWins: boolean;
-  readonly vhostRetryPolicy: RawMessage | undefined;
+  readonly vhostRetryPolicy: RetryPolicy | undefined;
   readonly vhostTypedPerFilterConfig: RawMessage | undefined;
   readonly globalTypedPerFilterConfig: RawMessage | undefined;
   readonly includeRequestAttemptCount: boolean;
@@ -139,7 +141,8 @@ export class RouteEntryImpl implements RouteEntry {
   hostRewriteLiteral: string | undefined = undefined;
   autoHostRewrite = false;
   private hashPolicy: HashPolicy | null = null;
-  retryPolicy: RawMessage | undefined;
+  retryPolicy: RetryPolicy | undefined;
+  mirrorPolicies: readonly MirrorPolicy[] = NO_MIRRORS;
   typedPerFilterConfig: RawMessage | undefined;
   readonly metadata: RawMessage | undefined;
   readonly decorator: RawMessage | undefined;
@@ -348,6 +351,7 @@ export class RouteEntryImpl implements RouteEntry {
       'upgrade_configs',
       'internal_redirect_action',
       'max_stream_duration',
+      'request_mirror_policies',
     ]);
     const specifiers = ['cluster', 'cluster_header', 'weighted_clusters', 'cluster_specifier_plugin', 'inline_cluster_specifier_plugin'].filter(
       (k) => a[k] !== undefined && a[k] !== null,
@@ -402,7 +406,9 @@ export class RouteEntryImpl implements RouteEntry {
     }
 
     const retry = f.msg(a, 'retry_policy', path);
-    if (retry) this.retryPolicy = retry;
+    if (retry) this.retryPolicy = compileRetryPolicy(retry, joinPath(path, 'retry_policy'), issues);
+    const mirrors = f.msgs(a, 'request_mirror_policies', path);
+    if (mirrors.length !== 0) this.mirrorPolicies = compileMirrorPolicies(mirrors, issues);
 
     if (f.enumName(a, 'priority', path, ['DEFAULT', 'HIGH']) === 'HIGH') {
       issues.push({ path: joinPath(path, 'priority'), message: 'field is not implemented by Weft (HIGH priority)' });

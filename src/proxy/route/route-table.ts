@@ -12,6 +12,7 @@
  * matching uses the :path without its query string and fragment.
  */
 import { joinPath, type ConfigIssue } from '../../lib/config-error';
+import { compileRetryPolicy } from './retry-policy';
 import { asciiLower, compileRegexMatcher, startsWithIgnoreCase } from '../../lib/matchers';
 import { Fields, type Msg } from './fields';
 import { compileHeaderMutation, type HeaderMutation } from './header-mutation';
@@ -446,6 +447,7 @@ function compileVirtualHost(v: Msg, path: string, g: GlobalSettings, issues: Con
   const tls = tlsName === 'ALL' ? Tls.All : tlsName === 'EXTERNAL_ONLY' ? Tls.ExternalOnly : Tls.None;
   const vreq = compileHeaderMutation(v, path, 'request_', issues) ?? null;
   const vresp = compileHeaderMutation(v, path, 'response_', issues) ?? null;
+  const vhostRetry = f.msg(v, 'retry_policy', path);
   const ctx: EntryContext = {
     virtualHostName: name,
     vhostRequest: vreq,
@@ -453,7 +455,7 @@ function compileVirtualHost(v: Msg, path: string, g: GlobalSettings, issues: Con
     globalRequest: g.request,
     globalResponse: g.response,
     mostSpecificHeaderMutationsWins: g.mostSpecificWins,
-    vhostRetryPolicy: f.msg(v, 'retry_policy', path),
+    vhostRetryPolicy: vhostRetry === undefined ? undefined : compileRetryPolicy(vhostRetry, joinPath(path, 'retry_policy'), issues),
     vhostTypedPerFilterConfig: f.msg(v, 'typed_per_filter_config', path),
     globalTypedPerFilterConfig: g.typedPerFilterConfig,
     includeRequestAttemptCount: f.bool(v, 'include_request_attempt_count', path) ?? false,

@@ -1,5 +1,7 @@
 import type { HeaderMap } from '../../lib/headers';
 import type { StreamInfo } from '../stream-info';
+import type { RetryPolicy } from './retry-policy';
+import type { MirrorPolicy } from './mirror-policy';
 
 /** What route matching reads from a request. `path` is the :path with its query string. */
 export interface RouteRequest {
@@ -49,8 +51,10 @@ export interface RouteEntry {
   readonly hasHashPolicy: boolean;
   /** Hash for consistent-hash load balancers per hash_policy; undefined when no policy produced one. */
   hashKey(req: RouteRequest, info: StreamInfo): number | undefined;
-  /** RouteAction.retry_policy, else the virtual host's retry_policy, as decoded; not interpreted here. */
-  readonly retryPolicy: RawMessage | undefined;
+  /** RouteAction.retry_policy, else the virtual host's retry_policy, compiled. */
+  readonly retryPolicy: RetryPolicy | undefined;
+  /** RouteAction.request_mirror_policies: shadow copies of the request. */
+  readonly mirrorPolicies: readonly MirrorPolicy[];
   /** Route.typed_per_filter_config as decoded (filter name → decoded Any / FilterConfig). */
   readonly typedPerFilterConfig: RawMessage | undefined;
   /**

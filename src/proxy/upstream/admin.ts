@@ -22,6 +22,11 @@ function clustersOf(src: ClusterSource): Cluster[] {
   return (src as ClusterManager).all();
 }
 
+/** C's %g (fmt's {:g}): six significant digits, no trailing zeros. */
+function fmtG(v: number): string {
+  return String(Number(v.toPrecision(6)));
+}
+
 function observabilityName(c: Cluster): string {
   return c.config.altStatName ?? c.name;
 }
@@ -32,6 +37,13 @@ export function clustersAdminText(src: ClusterSource): string {
   for (const c of clustersOf(src)) {
     const n = c.name;
     out += `${n}::observability_name::${observabilityName(c)}\n`;
+    const od = c.outlierDetector;
+    if (od) {
+      out += `${n}::outlier::success_rate_average::${fmtG(od.externalSr.average)}\n`;
+      out += `${n}::outlier::success_rate_ejection_threshold::${fmtG(od.externalSr.threshold)}\n`;
+      out += `${n}::outlier::local_origin_success_rate_average::${fmtG(od.localSr.average)}\n`;
+      out += `${n}::outlier::local_origin_success_rate_ejection_threshold::${fmtG(od.localSr.threshold)}\n`;
+    }
     for (const [label, t] of [
       ['default', c.circuitBreakers.default.thresholds],
       ['high', c.circuitBreakers.high.thresholds],
@@ -56,8 +68,8 @@ export function clustersAdminText(src: ClusterSource): string {
         out += `${p}sub_zone::${h.locality.sub_zone}\n`;
         out += `${p}canary::${h.canary}\n`;
         out += `${p}priority::${h.priority}\n`;
-        out += `${p}success_rate::-1\n`;
-        out += `${p}local_origin_success_rate::-1\n`;
+        out += `${p}success_rate::${h.outlier ? h.outlier.external.successRate : -1}\n`;
+        out += `${p}local_origin_success_rate::${h.outlier ? h.outlier.localOrigin.successRate : -1}\n`;
       }
     }
   }
@@ -85,9 +97,11 @@ export interface HostStatusJson {
     active_hc_timeout?: true;
     eds_health_status: 'HEALTHY' | 'UNHEALTHY' | 'DEGRADED';
   };
+  success_rate?: { value: number };
   weight?: number;
   hostname?: string;
   priority?: number;
+  local_origin_success_rate?: { value: number };
   locality: { region?: string; zone?: string; sub_zone?: string };
 }
 
@@ -151,9 +165,13 @@ function hostJson(h: Host): HostStatusJson {
   if (h.locality.zone) loc.zone = h.locality.zone;
   if (h.locality.sub_zone) loc.sub_zone = h.locality.sub_zone;
   const out: HostStatusJson = { address: { socket_address: sa }, stats, health_status: hsj, locality: loc };
+  const sr = h.outlier ? h.outlier.external.successRate : -1;
+  if (sr >= 0) out.success_rate = { value: sr };
   if (h.weight) out.weight = h.weight;
   if (h.hostname) out.hostname = h.hostname;
   if (h.priority) out.priority = h.priority;
+  const lsr = h.outlier ? h.outlier.localOrigin.successRate : -1;
+  if (lsr >= 0) out.local_origin_success_rate = { value: lsr };
   return out;
 }
 

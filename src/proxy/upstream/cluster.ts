@@ -15,6 +15,10 @@ import { createLoadBalancer, LbConfig, LbPolicy, parseLbConfig } from './lb';
 import type { LbContext, LoadBalancer } from './lb/types';
 import { EndpointSpec, hostFromSpec, parseLoadAssignment } from './load-assignment';
 import { PrioritySet } from './priority';
+import { HealthChecker, HealthState, HealthTransition } from './health/checker';
+import { HealthCheckConfig, parseHealthChecks } from './health/config';
+import { OutlierConfig, parseOutlierDetection } from './outlier/config';
+import { OutlierDetector } from './outlier/detector';
 
 export type ClusterType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS';
 const CLUSTER_TYPES: readonly ClusterType[] = ['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS'];
@@ -26,6 +30,8 @@ export type LogFn = (level: LogLevel, msg: string) => void;
 export interface ClusterDeps {
   stats: StatsStore;
   log?: LogFn;
+  /** Random integer source for health-check jitter and outlier enforcement (tests pin it). */
+  random?: () => number;
   /** DNS resolver for STRICT_DNS / LOGICAL_DNS (default: the system resolver). */
   dnsResolve?: DnsResolve;
   /** True for clusters from CDS (shown as added_via_api in /clusters). */
@@ -61,6 +67,9 @@ export interface ClusterConfig {
   /** The eds_cluster_config.eds_config ConfigSource, decoded, for the xDS client. */
   edsConfig: Decoded | undefined;
   metadata: Decoded;
+  /** health_checks (at most one; Envoy runs one health checker per cluster). */
+  healthChecks: HealthCheckConfig[];
+  outlierDetection: OutlierConfig | undefined;
 }
 
 interface DnsTarget {
@@ -90,6 +99,18 @@ export class Cluster {
 
   /** False while warming: DNS clusters until every name resolved once, EDS until the first assignment. */
   initialized = false;
+
+  /** Active health checking (health_checks), or null. Hosts start FAILED_ACTIVE_HC when set. */
+  readonly healthChecker: HealthChecker | null = null;
+  /**
+   * Outlier detection (outlier_detection), or null. The router reports every upstream outcome:
+   * `cluster.outlierDetector?.putHttpResponseCode(host, status)` / `.putResult(host, result)`.
+   */
+  readonly outlierDetector: OutlierDetector | null = null;
+  /** Set by markTraffic(): health checks leave no_traffic_interval once traffic was seen. */
+  private trafficSeen = false;
+  /** markInitialized() was called and waits for the first round of health checks. */
+  private initAfterHealthChecks = false;
 
   private readonly lb: LoadBalancer;
   private readonly log: LogFn;
@@ -125,7 +146,62 @@ export class Cluster {
       { prioritySet: this.prioritySet, stats: this.stats, localityWeighted: cfg.localityWeighted },
       (n) => this.stats.gauge(n),
     );
+    this.setupHealthAndOutlier(cfg, deps);
     this.start(cfg.endpoints);
+  }
+
+  /**
+   * Marks the cluster as having carried traffic (Envoy reads upstream_cx_total / byte counters);
+   * health checks then use interval instead of no_traffic_interval. Opening a connection through
+   * the cluster's pools already counts.
+   */
+  markTraffic(): void {
+    this.trafficSeen = true;
+  }
+
+  get hasTraffic(): boolean {
+    return this.trafficSeen || this.stats.upstream_cx_total.value > 0 || this.stats.upstream_cx_tx_bytes_total.value > 0 || this.stats.upstream_cx_rx_bytes_total.value > 0;
+  }
+
+  /**
+   * The router saw `x-envoy-immediate-health-check-fail` on a response from `host`: with active
+   * health checking the host is excluded and marked failed at once (Envoy's passive HC failure).
+   */
+  hostImmediateHealthCheckFail(host: Host): void {
+    this.healthChecker?.setUnhealthyImmediate(host);
+  }
+
+  private setupHealthAndOutlier(cfg: ClusterConfig, deps: ClusterDeps): void {
+    const self = this as { healthChecker: HealthChecker | null; outlierDetector: OutlierDetector | null };
+    const statDeps = {
+      clusterName: this.name,
+      counter: (n: string) => this.stats.counter(n),
+      gauge: (n: string) => this.stats.gauge(n),
+      log: (level: LogLevel, msg: string) => this.log(level, msg),
+      random: deps.random,
+    };
+    const hcCfg = cfg.healthChecks[0];
+    if (hcCfg) {
+      const hc = new HealthChecker(hcCfg, { ...statDeps, hasTraffic: () => this.hasTraffic });
+      self.healthChecker = hc;
+      this.callbacks.add((_p, added, removed) => {
+        hc.removeHosts(removed);
+        hc.addHosts(added);
+      });
+    }
+    if (cfg.outlierDetection) {
+      const od = new OutlierDetector(cfg.outlierDetection, statDeps);
+      self.outlierDetector = od;
+      this.callbacks.add((_p, added, removed) => {
+        od.removeHosts(removed);
+        od.addHosts(added);
+      });
+      if (this.healthChecker) {
+        this.healthChecker.onHostCheckComplete((host: Host, _t: HealthTransition, result: HealthState) => {
+          if (result === HealthState.Healthy) od.onActiveHealthCheckSuccess(host);
+        });
+      }
+    }
   }
 
   /**
@@ -157,8 +233,25 @@ export class Cluster {
     return new Promise((resolve) => this.initWaiters.push(resolve));
   }
 
-  /** Marks the cluster warm (EDS: also on initial_fetch_timeout, decided by the xDS client). */
+  /**
+   * Marks the cluster warm (EDS: also on initial_fetch_timeout, decided by the xDS client). With
+   * active health checking, as in Envoy, warming ends once every host has had its first check.
+   */
   markInitialized(): void {
+    if (this.initialized || this.initAfterHealthChecks) return;
+    const hc = this.healthChecker;
+    if (hc && !this.closed) {
+      this.initAfterHealthChecks = true;
+      hc.afterFirstChecks(() => {
+        this.initAfterHealthChecks = false;
+        this.finishInitialization();
+      });
+      return;
+    }
+    this.finishInitialization();
+  }
+
+  private finishInitialization(): void {
     if (this.initialized) return;
     this.initialized = true;
     for (const w of this.initWaiters.splice(0)) w();
@@ -188,6 +281,8 @@ export class Cluster {
         next.push(old);
       } else {
         h.priority = priority;
+        // With active health checking a new host starts unhealthy until its first check passes.
+        if (this.healthChecker) h.healthFlags |= HealthFlag.FAILED_ACTIVE_HC;
         h.healthChangedCallback = this.onHostHealthChanged;
         next.push(h);
         added.push(h);
@@ -233,10 +328,12 @@ export class Cluster {
     return true;
   }
 
-  /** Stops DNS timers and drains every host's pool. */
+  /** Stops DNS timers, health checks and outlier detection, and drains every host's pool. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.healthChecker?.close();
+    this.outlierDetector?.close();
     for (const t of this.dnsTargets) {
       if (t.timer) clearTimeout(t.timer);
       t.timer = null;
@@ -397,6 +494,8 @@ const SUPPORTED_FIELDS = [
   'least_request_lb_config',
   'round_robin_lb_config',
   'metadata',
+  'health_checks',
+  'outlier_detection',
 ];
 
 /** Compiles one decoded Cluster; undefined (with issues) when it cannot be used. */
@@ -516,6 +615,9 @@ export function parseClusterConfig(decoded: unknown, path: string, issues: Confi
   }
 
   const metadata = readObject(c, 'metadata', path, issues) ?? {};
+  const healthChecks = parseHealthChecks(c, path, issues);
+  const outlierDetection =
+    c['outlier_detection'] !== undefined ? parseOutlierDetection(c['outlier_detection'], joinPath(path, 'outlier_detection'), issues) : undefined;
 
   if (issues.length > start) return undefined;
   return {
@@ -535,5 +637,7 @@ export function parseClusterConfig(decoded: unknown, path: string, issues: Confi
     edsServiceName,
     edsConfig,
     metadata,
+    healthChecks,
+    outlierDetection,
   };
 }

@@ -136,6 +136,8 @@ export class UpstreamConnection implements ParserHandler {
 
   /** Starts an exchange on this connection. */
   attach(stream: UpstreamStreamHandler): void {
+    // The previous exchange may have paused reading for a slow client and then finished.
+    if (this.socket.isPaused()) this.socket.resume();
     this.stream = stream;
     this.requestDone = false;
     this.responseDone = false;
@@ -209,8 +211,16 @@ export class UpstreamConnection implements ParserHandler {
   onMessageComplete(trailers: HeaderMap | null): void {
     this.responseDone = true;
     const stream = this.stream;
-    if (this.requestDone) this.exchangeDone();
+    if (this.requestDone) {
+      this.exchangeDone();
+      stream?.onResponseComplete(trailers);
+      return;
+    }
+    // The upstream answered before the whole request was sent: the rest of the request can never
+    // be framed on this connection again, so it is closed once the response is relayed.
+    this.stream = null;
     stream?.onResponseComplete(trailers);
+    this.destroy(true);
   }
 
   onParseError(err: Http1ParseError): void {

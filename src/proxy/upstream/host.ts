@@ -6,6 +6,8 @@
  * `activeRequests` / `rq_total` etc. directly, with no calls and no allocation.
  */
 
+import type { HostOutlierMonitor } from './outlier/host-monitor';
+
 /** What the connection pool (owned by the lead, src/proxy/upstream/conn-pool.ts) exposes to the cluster. */
 export interface HostPool {
   /** Stop handing out connections; close each one when it goes idle (host removed, config change). */
@@ -121,6 +123,12 @@ export class Host {
   rq_timeout = 0;
   rq_total = 0;
 
+  /**
+   * Outlier-detection state for this host, owned by the cluster's OutlierDetector (null when the
+   * cluster has none). Kept on the host so the router's hot-path reports need no lookup.
+   */
+  outlier: HostOutlierMonitor | null = null;
+
   /** The connection pool for this host, set by the pool owner. */
   pool: HostPool | null = null;
 
@@ -195,6 +203,11 @@ export class Host {
 
   clearHealthFlag(flag: HealthFlag): void {
     this.updateFlags(this.healthFlags & ~flag);
+  }
+
+  /** Sets and clears several flags at once (one notification to the cluster). */
+  updateHealthFlags(set: number, clear: number): void {
+    this.updateFlags((this.healthFlags & ~clear) | set);
   }
 
   /** Used by LOGICAL_DNS when the name resolves to a new address; existing connections are kept. */

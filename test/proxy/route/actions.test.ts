@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { RetryOn } from '../../../src/proxy/route/retry-policy';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -437,8 +438,10 @@ test('raw policies, per-filter config precedence, upgrades, attempt counts', () 
   });
   const own = t.match(req('h', '/own'), 0) as RouteEntry;
   const other = t.match(req('h', '/x'), 0) as RouteEntry;
-  assert.deepEqual(own.retryPolicy, { retry_on: 'reset', num_retries: 2 });
-  assert.deepEqual(other.retryPolicy, { retry_on: '5xx' }, 'the virtual host policy applies when the route has none');
+  assert.equal(own.retryPolicy?.numRetries, 2);
+  assert.equal(own.retryPolicy?.retryOn, RetryOn.Reset);
+  assert.equal(other.retryPolicy?.retryOn, RetryOn.Http5xx, 'the virtual host policy applies when the route has none');
+  assert.equal(other.retryPolicy?.numRetries, 1, "Envoy's default num_retries");
   assert.deepEqual(own.perFilterConfig('envoy.filters.http.fault'), { '@type': 'route' });
   assert.deepEqual(other.perFilterConfig('envoy.filters.http.fault'), { '@type': 'vh' });
   assert.deepEqual(other.perFilterConfig('envoy.filters.http.cors'), { '@type': 'rc-cors' });
@@ -467,7 +470,7 @@ test('unsupported fields are issues naming their path', () => {
         routes: [
           {
             match: { prefix: '/', tls_context: { presented: true }, dynamic_metadata: [{}] },
-            route: { cluster: 'c', request_mirror_policies: [{ cluster: 'm' }], host_rewrite_header: 'x-host', priority: 'HIGH', rate_limits: [{}] },
+            route: { cluster: 'c', host_rewrite_header: 'x-host', priority: 'HIGH', rate_limits: [{}] },
             tracing: { random_sampling: {} },
           },
           { match: { prefix: '/' }, filter_action: {} },
@@ -484,7 +487,6 @@ test('unsupported fields are issues naming their path', () => {
     'rc.virtual_hosts[0].virtual_clusters',
     'rc.virtual_hosts[0].routes[0].match.tls_context',
     'rc.virtual_hosts[0].routes[0].match.dynamic_metadata',
-    'rc.virtual_hosts[0].routes[0].route.request_mirror_policies',
     'rc.virtual_hosts[0].routes[0].route.host_rewrite_header',
     'rc.virtual_hosts[0].routes[0].route.priority',
     'rc.virtual_hosts[0].routes[0].route.rate_limits',
