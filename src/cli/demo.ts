@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { loadBootstrapFile } from '../xds/bootstrap';
+import { loadBootstrapFileIsolated } from '../xds/bootstrap-worker';
 import { ProxyServer } from '../proxy/server';
 import { ConfigError } from '../lib/config-error';
 
@@ -54,7 +54,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const upstreamPorts = upstreams.map((u) => (u.address() as { port: number }).port);
   let server: ProxyServer;
   try {
-    const { bootstrap } = loadBootstrapFile(file);
+    const bootstrap = await loadBootstrapFileIsolated(file);
     server = new ProxyServer(withPorts(bootstrap, opts.port, opts.adminPort, upstreamPorts) as never, { drainTimeS: 1 });
     await server.start();
   } catch (e) {

@@ -1,7 +1,5 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { runProxy } from './proxy';
-import { runDemo } from './demo';
 
 /** The weft command line: one entry point for every part of the mesh. */
 const program = new Command();
@@ -17,6 +15,8 @@ program
   .option('--service-cluster <name>', 'node cluster (overrides node.cluster)')
   .option('-l, --log-level <level>', 'trace, debug, info, warn, error, critical, off')
   .action(async (opts: { configPath: string; mode: string; drainTimeS: number; serviceNode?: string; serviceCluster?: string; logLevel?: string }) => {
+    // Each command loads only its own modules: a proxy process stays small.
+    const { runProxy } = await import('./proxy');
     process.exitCode = await runProxy(opts, process.argv.slice(2));
   });
 
@@ -27,6 +27,7 @@ program
   .option('--admin-port <port>', 'admin port', (v) => Number(v), 9901)
   .option('--duration <seconds>', 'stop after this many seconds (default: run until Ctrl-C)', (v) => Number(v))
   .action(async (opts: { port: number; adminPort: number; duration?: number }) => {
+    const { runDemo } = await import('./demo');
     process.exitCode = await runDemo(opts);
   });
 

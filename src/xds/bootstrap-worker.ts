@@ -1,11 +1,11 @@
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { fork } from 'node:child_process';
 import { ConfigError, type ConfigIssue } from '../lib/config-error';
 import type { DecodedMessage, DecodedValue } from './decoded';
 
 /**
- * Decodes a bootstrap file in a worker thread. Loading Envoy's protos costs the process about
- * 25 MB of memory it never gives back; in a worker, that memory goes away with the worker, which
- * keeps an idle sidecar small.
+ * Decodes a bootstrap file in a short-lived child process. Loading Envoy's protos costs a process
+ * about 25 MB of memory it never gives back (a worker thread still leaves ~6 MB behind); in a
+ * child, all of it goes away with the child, which keeps an idle sidecar small.
  */
 
 type Reply = { ok: true; bootstrap: DecodedMessage } | { ok: false; issues: ConfigIssue[] } | { ok: false; error: string };
@@ -24,26 +24,34 @@ function reviveBuffers(v: DecodedValue | Uint8Array): DecodedValue {
 
 export function loadBootstrapFileIsolated(file: string): Promise<DecodedMessage> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(__filename, { workerData: { file } });
-    worker.once('message', (r: Reply) => {
+    const child = fork(__filename, [DECODE_FLAG, file], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let replied = false;
+    child.once('message', (r: Reply) => {
+      replied = true;
       if (r.ok) resolve(reviveBuffers(r.bootstrap) as DecodedMessage);
       else if ('issues' in r) reject(new ConfigError(r.issues));
       else reject(new Error(r.error));
     });
-    worker.once('error', reject);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (!replied) reject(new Error(`config decoder exited with code ${code} before answering`));
+    });
   });
 }
 
-if (!isMainThread && parentPort !== null && (workerData as { file?: string } | null)?.file !== undefined) {
-  const port = parentPort;
+const DECODE_FLAG = '--weft-decode-bootstrap';
+
+if (require.main === module && process.argv[2] === DECODE_FLAG && process.send !== undefined) {
+  const send = (r: Reply): void => {
+    process.send!(r, () => process.exit(0));
+  };
   try {
-    // Required here, not at the top: the main thread must not load protobufjs and the protos.
+    // Required here, not at the top: only the child loads protobufjs and the protos.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { loadBootstrapFile } = require('./bootstrap') as typeof import('./bootstrap');
-    const { bootstrap } = loadBootstrapFile((workerData as { file: string }).file);
-    port.postMessage({ ok: true, bootstrap } satisfies Reply);
+    send({ ok: true, bootstrap: loadBootstrapFile(process.argv[3]).bootstrap });
   } catch (e) {
-    if (e instanceof ConfigError) port.postMessage({ ok: false, issues: [...e.issues] } satisfies Reply);
-    else port.postMessage({ ok: false, error: (e as Error).message } satisfies Reply);
+    if (e instanceof ConfigError) send({ ok: false, issues: [...e.issues] });
+    else send({ ok: false, error: (e as Error).message });
   }
 }
