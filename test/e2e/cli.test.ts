@@ -75,10 +75,10 @@ describe('weft proxy --mode validate', () => {
     const yaml = GOOD(8080).replace(
       '                http_filters:\n',
       '                http_filters:\n' +
-        '                  - name: envoy.filters.http.buffer\n' +
+        '                  - name: envoy.filters.http.rbac\n' +
         '                    typed_config:\n' +
-        '                      "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer\n' +
-        '                      max_request_bytes: 1024\n',
+        '                      "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC\n' +
+        '                      rules: {}\n',
     );
     const r = await validate(yaml);
     assert.equal(r.code, 1, r.out);

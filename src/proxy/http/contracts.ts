@@ -40,6 +40,13 @@ export interface ClusterStatsView {
   upstream_rq_cancelled: Counter;
   upstream_cx_none_healthy: Counter;
   upstream_rq_time: Histogram;
+  upstream_rq_per_try_timeout: Counter;
+  upstream_rq_retry: Counter;
+  upstream_rq_retry_success: Counter;
+  upstream_rq_retry_overflow: Counter;
+  upstream_rq_retry_limit_exceeded: Counter;
+  upstream_rq_retry_backoff_exponential: Counter;
+  retry_or_shadow_abandoned: Counter;
   /** Counts upstream_rq_<code> and upstream_rq_<N>xx. */
   chargeResponseCode(status: number): void;
 }
@@ -56,6 +63,17 @@ export interface UpstreamCluster extends PoolCluster {
   requestStarted(): void;
   requestFinished(): void;
   requestOverflow(): void;
+  /** The max_retries circuit breaker (concurrent retries). */
+  canRetry(): boolean;
+  retryStarted(): void;
+  retryFinished(): void;
+  /** Outcomes for outlier detection; cheap no-ops when the cluster has none. */
+  reportHttpStatus(host: UpstreamHost, status: number): void;
+  reportConnectFailure(host: UpstreamHost, timedOut: boolean): void;
+  reportTimeout(host: UpstreamHost): void;
+  reportConnectSuccess(host: UpstreamHost): void;
+  /** The upstream answered with x-envoy-immediate-health-check-fail. */
+  reportImmediateHealthCheckFail(host: UpstreamHost): void;
 }
 
 export interface ClusterLookup {

@@ -1,5 +1,6 @@
 import type { Counter, Gauge, Histogram, StatsStore } from '../telemetry/stats';
-import type { AccessLogSink, ClusterLookup, RouteMatcher } from './contracts';
+import type { AccessLogSink, ClusterLookup, MatchedRoute, RouteMatcher } from './contracts';
+import type { HttpFilterFactory } from './filter';
 
 /** The compiled, immutable form of one envoy.filters.network.http_connection_manager. */
 export interface HcmConfig {
@@ -29,6 +30,12 @@ export interface HcmConfig {
   /** Bytes a stream may buffer (request body awaiting an upstream, or response awaiting a slow reader). */
   readonly bufferLimitBytes: number;
   readonly rejectHeadersWithUnderscores: boolean;
+  /** HTTP filters before the router, in configured order (empty: the router alone). */
+  readonly httpFilters: readonly HttpFilterFactory[];
+  /** The compiled typed_per_filter_config of the named filter for a route (most specific level). */
+  perRouteConfig(filterName: string, route: MatchedRoute, cluster: string | null): unknown;
+  /** common_http_protocol_options.max_stream_duration; 0: none. */
+  readonly maxStreamDurationMs: number;
   /** HTTP/1.0 requests are refused with 426 unless accepted (Envoy's accept_http_10). */
   readonly acceptHttp10: boolean;
   /** Authority for HTTP/1.0 requests without Host. */

@@ -2,12 +2,12 @@ import { joinPath, rejectUnsupported, type ConfigIssue } from '../../lib/config-
 import type { StatsStore } from '../telemetry/stats';
 import type { AccessLogSink, ClusterLookup, RouteMatcher } from '../http/contracts';
 import { HcmStats, type HcmConfig } from '../http/hcm-config';
+import { compileHttpFilters } from './http-filters';
 import { isObject, readArray, readBool, readEnum, readNumber, readObject, readString, type Decoded } from '../../lib/decoded-read';
 
 /** envoy.filters.network.http_connection_manager: compiles the decoded config into an HcmConfig. */
 
 export const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
 
 const SUPPORTED = [
   'stat_prefix',
@@ -51,16 +51,18 @@ export function compileHttpConnectionManager(cfg: Decoded, path: string, issues:
   const codec = readEnum(cfg, 'codec_type', path, issues, ['AUTO', 'HTTP1'] as const, ['HTTP2', 'HTTP3']);
   void codec;
 
-  compileHttpFilters(readArray(cfg, 'http_filters', path, issues), joinPath(path, 'http_filters'), issues);
-
   let routes: RouteMatcher | undefined;
   const rc = readObject(cfg, 'route_config', path, issues);
   if (rc !== undefined) routes = deps.compileRoutes(rc, joinPath(path, 'route_config'), issues);
   else issues.push({ path: joinPath(path, 'route_config'), message: 'route_config is required (rds comes with xDS)' });
+  const filters = compileHttpFilters(readArray(cfg, 'http_filters', path, issues), rc, joinPath(path, 'http_filters'), issues, {
+    stats: deps.stats,
+    statPrefix,
+  });
 
   const common = readObject(cfg, 'common_http_protocol_options', path, issues) ?? {};
   const cp = joinPath(path, 'common_http_protocol_options');
-  rejectUnsupported(common, cp, ['idle_timeout', 'max_headers_count', 'max_connection_duration', 'headers_with_underscores_action'], issues);
+  rejectUnsupported(common, cp, ['idle_timeout', 'max_headers_count', 'max_connection_duration', 'max_stream_duration', 'headers_with_underscores_action'], issues);
   const underscores = readEnum(common, 'headers_with_underscores_action', cp, issues, ['ALLOW', 'REJECT_REQUEST'] as const, ['DROP_HEADER']);
   const h1 = readObject(cfg, 'http_protocol_options', path, issues) ?? {};
   const h1p = joinPath(path, 'http_protocol_options');
@@ -103,6 +105,9 @@ export function compileHttpConnectionManager(cfg: Decoded, path: string, issues:
     upgradeTypes,
     bufferLimitBytes: deps.bufferLimitBytes,
     rejectHeadersWithUnderscores: underscores === 'REJECT_REQUEST',
+    httpFilters: filters.factories,
+    perRouteConfig: filters.perRouteConfig,
+    maxStreamDurationMs: readNumber(common, 'max_stream_duration', cp, issues, { min: 0 }) ?? 0,
     acceptHttp10: readBool(h1, 'accept_http_10', h1p, issues) ?? false,
     defaultHostForHttp10: readString(h1, 'default_host_for_http_10', h1p, issues) ?? '',
   };
@@ -112,29 +117,3 @@ export function compileHttpConnectionManager(cfg: Decoded, path: string, issues:
   return config;
 }
 
-/**
- * Only the router is implemented so far; any other filter is an error unless marked is_optional,
- * which Envoy also skips when it does not know the filter.
- */
-function compileHttpFilters(filters: unknown[], path: string, issues: ConfigIssue[]): void {
-  if (filters.length === 0) {
-    issues.push({ path, message: 'http_filters must end with envoy.filters.http.router' });
-    return;
-  }
-  filters.forEach((f, i) => {
-    const fp = joinPath(path, i);
-    if (!isObject(f)) return;
-    rejectUnsupported(f, fp, ['name', 'typed_config', 'is_optional', 'disabled'], issues);
-    const tc = readObject(f, 'typed_config', fp, issues);
-    const type = tc?.['@type'];
-    const isRouter = type === ROUTER_TYPE || (tc === undefined && f.name === 'envoy.filters.http.router');
-    if (isRouter) {
-      if (i !== filters.length - 1) issues.push({ path: fp, message: 'the router must be the last http filter' });
-      if (tc !== undefined) rejectUnsupported(tc, joinPath(fp, 'typed_config'), [], issues);
-      return;
-    }
-    if (f.is_optional === true) return;
-    issues.push({ path: joinPath(fp, 'typed_config'), message: `http filter ${String(type ?? f.name)} is not implemented by Weft yet` });
-    if (i === filters.length - 1) issues.push({ path, message: 'http_filters must end with envoy.filters.http.router' });
-  });
-}

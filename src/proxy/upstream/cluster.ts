@@ -332,8 +332,8 @@ export class Cluster {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.healthChecker?.close();
     this.outlierDetector?.close();
+    this.healthChecker?.close();
     for (const t of this.dnsTargets) {
       if (t.timer) clearTimeout(t.timer);
       t.timer = null;

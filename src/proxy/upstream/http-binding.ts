@@ -2,6 +2,7 @@ import type { ClusterStatsView, UpstreamCluster, UpstreamHost } from '../http/co
 import type { Cluster } from './cluster';
 import type { Host } from './host';
 import { Http1ConnectionPool, type PoolLimits, type PoolStats } from './conn-pool';
+import { OutlierResult } from './outlier/host-monitor';
 
 /**
  * Binds a compiled Cluster to what the HTTP router and the connection pools need from it:
@@ -57,6 +58,32 @@ export class HttpClusterBinding implements UpstreamCluster, PoolLimits {
   }
   requestOverflow(): void {
     this.cluster.stats.upstream_rq_pending_overflow.inc();
+  }
+
+  canRetry(): boolean {
+    return this.cluster.circuitBreakers.default.retries.canCreate();
+  }
+  retryStarted(): void {
+    this.cluster.circuitBreakers.default.retries.inc();
+  }
+  retryFinished(): void {
+    this.cluster.circuitBreakers.default.retries.dec();
+  }
+
+  reportHttpStatus(host: UpstreamHost, status: number): void {
+    this.cluster.outlierDetector?.putHttpResponseCode(host as Host, status);
+  }
+  reportConnectFailure(host: UpstreamHost, timedOut: boolean): void {
+    this.cluster.outlierDetector?.putResult(host as Host, timedOut ? OutlierResult.LOCAL_ORIGIN_TIMEOUT : OutlierResult.LOCAL_ORIGIN_CONNECT_FAILED);
+  }
+  reportConnectSuccess(host: UpstreamHost): void {
+    this.cluster.outlierDetector?.putResult(host as Host, OutlierResult.LOCAL_ORIGIN_CONNECT_SUCCESS);
+  }
+  reportImmediateHealthCheckFail(host: UpstreamHost): void {
+    this.cluster.hostImmediateHealthCheckFail(host as Host);
+  }
+  reportTimeout(host: UpstreamHost): void {
+    this.cluster.outlierDetector?.putResult(host as Host, OutlierResult.LOCAL_ORIGIN_TIMEOUT);
   }
 
   canCreateConnection(): boolean {

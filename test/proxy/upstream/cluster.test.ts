@@ -134,8 +134,8 @@ test('HTTP protocol options: typed extension and legacy fields', () => {
 test('unsupported and invalid fields are issues naming their paths', () => {
   const paths = (d: unknown) => issuesOf(d).map((i) => i.path);
   assert.deepEqual(
-    paths(staticCluster('x', one, { outlier_detection: {}, health_checks: [{}], transport_socket: { name: 'tls' }, lb_subset_config: {} })),
-    ['clusters[0].outlier_detection', 'clusters[0].health_checks', 'clusters[0].transport_socket', 'clusters[0].lb_subset_config'],
+    paths(staticCluster('x', one, { transport_socket: { name: 'tls' }, lb_subset_config: {} })),
+    ['clusters[0].transport_socket', 'clusters[0].lb_subset_config'],
   );
   const h2 = issuesOf(
     staticCluster('x', one, {

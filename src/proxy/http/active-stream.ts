@@ -1,0 +1,734 @@
+import { randomUUID } from 'node:crypto';
+import { HeaderMap } from '../../lib/headers';
+import type { Http1ParseError, MessageHead } from '../codec/http1/parser';
+import { chunkHeader, encodeLastChunk, encodeResponseHead, Framing } from '../codec/http1/encoder';
+import { ResponseFlag, StreamInfo } from '../stream-info';
+import type { MatchedRoute, RouteRequest } from './contracts';
+import { FilterStatus, type FilterCallbacks, type HttpFilter, type LocalReplyOptions } from './filter';
+import type { HcmConfig } from './hcm-config';
+import * as reply from './local-reply';
+import { Router, type RouterDownstream } from './router';
+
+/**
+ * One HTTP request/response exchange on a downstream HTTP/1.1 connection: connection-manager
+ * header handling, the HTTP filter chain (decode in order, encode in reverse), routing, and the
+ * response written back with HTTP/1.1 framing. The upstream side is the Router's.
+ */
+
+/** What the stream needs from its downstream connection. */
+export interface StreamConnection {
+  readonly config: HcmConfig;
+  readonly socket: import('node:net').Socket;
+  draining: boolean;
+  readonly info: import('./connection-manager').DownstreamConnectionInfo;
+  write(data: string | Buffer): boolean;
+  waitForDrain(): void;
+  streamDone(stream: ActiveStream, keepAlive: boolean): void;
+  startTunnel(): void;
+}
+
+const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
+const EMPTY = Buffer.alloc(0);
+
+function isInternalAddress(ip: string): boolean {
+  return (
+    ip.startsWith('127.') ||
+    ip.startsWith('10.') ||
+    ip.startsWith('192.168.') ||
+    /^172\.(1[6-9]|2\d|3[01])\./.test(ip) ||
+    ip === '::1' ||
+    ip.startsWith('::ffff:127.') ||
+    ip.startsWith('fd')
+  );
+}
+
+export function formatAddress(ip: string, port: number): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+export function fillConnectionInfo(info: StreamInfo, c: StreamConnection['info']): void {
+  info.connectionId = c.id;
+  info.downstreamRemoteAddress = formatAddress(c.remoteAddress, c.remotePort);
+  info.downstreamDirectRemoteAddress = info.downstreamRemoteAddress;
+  info.downstreamLocalAddress = formatAddress(c.localAddress, c.localPort);
+}
+
+export function logStream(config: HcmConfig, info: StreamInfo): void {
+  if (info.durationMs < 0) info.durationMs = performance.now() - info.startMono;
+  const logs = config.accessLogs;
+  for (let i = 0; i < logs.length; i++) logs[i].log(info);
+}
+
+const enum State {
+  /** Headers are going through the decoder filters. */
+  Decoding,
+  /** The router has the request. */
+  Routed,
+  /** Response headers written downstream. */
+  Responding,
+  Tunnel,
+  Done,
+}
+
+/** Per-filter view of the stream, handed to one filter instance. */
+class FilterHandle implements FilterCallbacks {
+  constructor(
+    private readonly stream: ActiveStream,
+    readonly index: number,
+  ) {}
+  get info(): StreamInfo {
+    return this.stream.info;
+  }
+  get request(): RouteRequest {
+    return this.stream;
+  }
+  route(): MatchedRoute | null {
+    return this.stream.currentRoute();
+  }
+  clearRouteCache(): void {
+    this.stream.clearRouteCache();
+  }
+  perRouteConfig<T>(): T | undefined {
+    return this.stream.perRouteConfig(this.index) as T | undefined;
+  }
+  sendLocalReply(status: number, body: string, opts: LocalReplyOptions): void {
+    this.stream.filterLocalReply(status, body, opts);
+  }
+  continueDecoding(): void {
+    this.stream.continueDecoding(this.index);
+  }
+  continueEncoding(): void {
+    // Encoder filters here never hold the response; nothing to resume.
+  }
+  setTimeout(ms: number, fn: () => void): void {
+    this.stream.addTimer(setTimeout(fn, ms));
+  }
+}
+
+export class ActiveStream implements RouterDownstream, RouteRequest {
+  readonly info = new StreamInfo();
+  method: string;
+  path: string;
+  authority = '';
+  scheme = 'http';
+  readonly headers: HeaderMap;
+  readonly config: HcmConfig;
+  upgrade: string | undefined;
+
+  private state = State.Decoding;
+  requestComplete = false;
+  private route: MatchedRoute | null = null;
+  private routeCached = false;
+  private random = 0;
+  private clusterName: string | null = null;
+  private router: Router | null = null;
+  private keepAlive: boolean;
+  private responseFraming = Framing.Length;
+  private countedActive = false;
+  /** Filter instances (null when the connection manager has only the router). */
+  private filters: HttpFilter[] | null = null;
+  /** Index of the decoder filter that stopped header iteration. */
+  private stoppedAt = -1;
+  /** Body chunks held while headers are stopped, or by a data-stopping filter (index → chunks). */
+  private heldForHeaders: Buffer[] | null = null;
+  private heldBytes = 0;
+  private heldByFilter: Map<number, Buffer[]> | null = null;
+  private timers: NodeJS.Timeout[] | null = null;
+  private durationTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly conn: StreamConnection,
+    private readonly head: MessageHead,
+  ) {
+    this.method = head.method;
+    this.path = head.path;
+    this.headers = head.headers;
+    this.keepAlive = head.keepAlive;
+    this.config = conn.config;
+  }
+
+  get isTunnel(): boolean {
+    return this.state === State.Tunnel;
+  }
+
+  get responseStarted(): boolean {
+    return this.state === State.Responding || this.state === State.Tunnel;
+  }
+
+  get requestContentLength(): number {
+    return this.head.contentLength;
+  }
+
+  get requestChunked(): boolean {
+    return this.head.chunked;
+  }
+
+  start(): void {
+    const conn = this.conn;
+    const config = this.config;
+    const stats = config.stats;
+    const info = this.info;
+    const head = this.head;
+    const headers = this.headers;
+    info.startMono = performance.now();
+    fillConnectionInfo(info, conn.info);
+    info.protocol = head.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
+    info.method = head.method;
+    info.requestHeaders = headers;
+    stats.downstream_rq_total.inc();
+    stats.downstream_rq_http1_total.inc();
+    stats.downstream_rq_active.inc();
+    this.countedActive = true;
+
+    if (head.versionMinor === 0 && !config.acceptHttp10) {
+      this.keepAlive = false;
+      this.localReply({ status: 426, body: 'Upgrade Required', details: 'low_version', flag: ResponseFlag.None });
+      return;
+    }
+    // Absolute-form targets (proxies are asked this way) become origin-form plus authority.
+    let path = head.path;
+    let authority = headers.get('host');
+    if (path.charCodeAt(0) !== 47 /* / */) {
+      const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(.*)$/.exec(path);
+      if (m !== null) {
+        this.scheme = m[1].toLowerCase();
+        authority = m[2];
+        path = m[3] === '' ? '/' : m[3];
+      } else if (!(path === '*' && head.method === 'OPTIONS') && head.method !== 'CONNECT') {
+        stats.downstream_rq_non_relative_path.inc();
+        this.localReply({ ...reply.protocolError(404, 'absolute_path_rejected'), body: '', flag: ResponseFlag.None });
+        return;
+      }
+    }
+    if (authority === undefined || authority === '') {
+      if (head.versionMinor === 1) {
+        this.localReply(reply.protocolError(400, 'missing_host_header'));
+        return;
+      }
+      authority = config.defaultHostForHttp10;
+    }
+    if (config.rejectHeadersWithUnderscores && hasUnderscoreHeader(headers)) {
+      this.localReply(reply.protocolError(400, 'unexpected_underscore'));
+      return;
+    }
+    this.path = path;
+    this.authority = authority;
+    headers.remove('host');
+    info.path = path;
+    info.authority = authority;
+    info.scheme = this.scheme;
+
+    if (head.upgrade) this.upgrade = headers.get('upgrade');
+    if (head.expectContinue) {
+      headers.remove('expect');
+      conn.write(CONTINUE_100);
+    }
+    this.mutateForwardingHeaders();
+    if (config.maxStreamDurationMs > 0) {
+      this.durationTimer = setTimeout(onMaxStreamDuration, config.maxStreamDurationMs, this);
+    }
+    this.random = (Math.random() * 0x100000000) >>> 0;
+
+    const factories = config.httpFilters;
+    if (factories.length === 0) {
+      this.forward();
+      return;
+    }
+    const filters: HttpFilter[] = new Array<HttpFilter>(factories.length);
+    for (let i = 0; i < factories.length; i++) filters[i] = factories[i].create(new FilterHandle(this, i));
+    this.filters = filters;
+    this.decodeHeadersFrom(0);
+  }
+
+  /** x-forwarded-for, x-forwarded-proto and x-request-id, as Envoy's connection manager sets them. */
+  private mutateForwardingHeaders(): void {
+    const config = this.config;
+    const headers = this.headers;
+    const remote = this.conn.info.remoteAddress;
+    let external = false;
+    if (config.useRemoteAddress) {
+      external = !isInternalAddress(remote);
+      if (!config.skipXffAppend) {
+        const xff = headers.getJoined('x-forwarded-for');
+        headers.set('x-forwarded-for', xff === undefined ? remote : xff + ',' + remote);
+      }
+      headers.set('x-forwarded-proto', this.scheme);
+      if (external) headers.set('x-envoy-external-address', remote);
+    } else if (!headers.has('x-forwarded-proto')) {
+      headers.set('x-forwarded-proto', this.scheme);
+    }
+    if (config.generateRequestId) {
+      let id = headers.get('x-request-id');
+      if (id === undefined || (external && !config.preserveExternalRequestId)) {
+        id = randomUUID();
+        headers.set('x-request-id', id);
+      }
+      this.info.requestId = id;
+    }
+  }
+
+  // --- routing ---
+
+  currentRoute(): MatchedRoute | null {
+    if (!this.routeCached) {
+      this.routeCached = true;
+      this.route = this.config.routes.match(this, this.random);
+      this.info.routeName = this.route?.name ?? '';
+    }
+    return this.route;
+  }
+
+  clearRouteCache(): void {
+    this.routeCached = false;
+    this.route = null;
+  }
+
+  perRouteConfig(filterIndex: number): unknown {
+    const route = this.currentRoute();
+    if (route === null) return undefined;
+    return this.config.perRouteConfig(this.config.httpFilters[filterIndex].name, route, this.clusterName);
+  }
+
+  /** Every decoder filter has let the headers through: route and hand the request to the router. */
+  private forward(): void {
+    const config = this.config;
+    const stats = config.stats;
+    const info = this.info;
+    const route = this.currentRoute();
+    if (route === null) {
+      stats.no_route.inc();
+      this.localReply(reply.NO_ROUTE);
+      return;
+    }
+    if (this.upgrade !== undefined && !route.upgradeAllowed(this.upgrade.toLowerCase(), config.upgradeTypes.has(this.upgrade.toLowerCase()))) {
+      this.localReply({ status: 403, body: 'Upgrade request rejected', details: 'upgrade_failed', flag: ResponseFlag.None });
+      return;
+    }
+    if (route.kind === 'direct_response') {
+      stats.rq_direct_response.inc();
+      const dr = route.directResponse!;
+      const body = dr.body === null ? '' : dr.body.toString('latin1');
+      this.localReply({ status: dr.status, body, details: 'direct_response', flag: ResponseFlag.None }, true);
+      return;
+    }
+    if (route.kind === 'redirect') {
+      stats.rq_redirect.inc();
+      const r = route.redirect(this);
+      this.localReply({ status: r.status, body: '', details: 'direct_response', flag: ResponseFlag.None }, true, r.location);
+      return;
+    }
+    const clusterName = route.pickCluster(this, this.random);
+    const cluster = clusterName === null ? undefined : config.clusters.get(clusterName);
+    if (cluster === undefined) {
+      stats.no_cluster.inc();
+      this.localReply(reply.clusterNotFound(route.clusterNotFoundResponseCode));
+      return;
+    }
+    this.clusterName = clusterName;
+    info.upstreamCluster = cluster.name;
+    stats.rq_total.inc();
+
+    const hashKey = route.hashKey(this, info);
+    const host = cluster.chooseHost(hashKey === undefined ? NO_HASH : { hashKey });
+    if (host === null) {
+      this.localReply(reply.NO_HEALTHY_UPSTREAM);
+      return;
+    }
+    if (!cluster.canSendRequest()) {
+      cluster.requestOverflow();
+      this.localReply(reply.OVERFLOW);
+      return;
+    }
+    const headers = this.headers;
+    const rewritten = route.rewritePath(this);
+    if (rewritten !== undefined) {
+      headers.set('x-envoy-original-path', this.path);
+      this.path = rewritten;
+    }
+    const hostRewrite = route.hostRewriteFor(clusterName);
+    if (hostRewrite !== undefined) {
+      headers.set('x-forwarded-host', this.authority);
+      this.authority = hostRewrite;
+    } else if (route.autoHostRewrite && host.hostname !== '') {
+      headers.set('x-forwarded-host', this.authority);
+      this.authority = host.hostname;
+    }
+    route.applyRequestHeaders(headers, info, clusterName);
+    if (route.timeoutMs > 0) headers.set('x-envoy-expected-rq-timeout-ms', String(route.timeoutMs));
+    this.state = State.Routed;
+    this.router = new Router(this, route, cluster, host, hashKey);
+  }
+
+  // --- decoder filter chain ---
+
+  private decodeHeadersFrom(start: number): void {
+    const filters = this.filters!;
+    const endStream = !this.head.chunked && this.head.contentLength <= 0;
+    for (let i = start; i < filters.length; i++) {
+      const f = filters[i];
+      if (f.decodeHeaders === undefined) continue;
+      const status = f.decodeHeaders(this.headers, endStream);
+      if (this.state === State.Done || this.state === State.Responding) return;
+      if (status === FilterStatus.StopIteration) {
+        this.stoppedAt = i;
+        return;
+      }
+    }
+    this.stoppedAt = -1;
+    this.forward();
+    // Body that waited for the headers now goes through the remaining filters to the router.
+    const held = this.heldForHeaders;
+    this.heldForHeaders = null;
+    this.heldBytes = 0;
+    if (held !== null) for (const chunk of held) this.passData(start, chunk, false);
+    if (this.requestComplete && this.state === State.Routed) this.passData(start, EMPTY, true);
+    if (this.conn.socket.isPaused() && this.state !== State.Done) this.conn.socket.resume();
+  }
+
+  continueDecoding(index: number): void {
+    if (this.state !== State.Decoding || this.stoppedAt !== index) return;
+    this.decodeHeadersFrom(index + 1);
+  }
+
+  /**
+   * Runs a body chunk (or the end of the body, as an empty chunk with end=true) through the
+   * decoder filters from `start`, then to the router.
+   */
+  private passData(start: number, chunk: Buffer, end: boolean): void {
+    const filters = this.filters;
+    if (filters !== null) {
+      for (let i = start; i < filters.length; i++) {
+        if (this.stoppedAt !== -1 && i > this.stoppedAt) {
+          // Headers have not got this far: wait for them.
+          this.holdForHeaders(chunk);
+          return;
+        }
+        const f = filters[i];
+        if (f.decodeData === undefined) continue;
+        const status = f.decodeData(chunk, end);
+        if (this.state === State.Done || this.state === State.Responding) return;
+        const held = this.heldByFilter?.get(i);
+        if (status === FilterStatus.StopIteration) {
+          if (chunk.length > 0) {
+            if (this.heldByFilter === null) this.heldByFilter = new Map();
+            if (held === undefined) this.heldByFilter.set(i, [chunk]);
+            else held.push(chunk);
+          }
+          return;
+        }
+        if (held !== undefined) {
+          this.heldByFilter!.delete(i);
+          held.push(chunk);
+          chunk = Buffer.concat(held);
+        }
+        if (this.stoppedAt === i) {
+          // A filter that held the headers and now lets the body go lets the headers go too.
+          if (chunk.length > 0 || !end) this.holdForHeaders(chunk);
+          this.decodeHeadersFrom(i + 1);
+          return;
+        }
+      }
+      if (this.stoppedAt !== -1 || this.state === State.Decoding) {
+        this.holdForHeaders(chunk);
+        return;
+      }
+    }
+    const router = this.router;
+    if (router === null) return;
+    if (chunk.length > 0) router.onRequestData(chunk);
+    if (end) router.onRequestComplete(null);
+  }
+
+  private holdForHeaders(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    (this.heldForHeaders ??= []).push(Buffer.from(chunk));
+    this.heldBytes += chunk.length;
+    if (this.heldBytes > this.config.bufferLimitBytes) this.conn.socket.pause();
+  }
+
+  // --- downstream events ---
+
+  onDownstreamData(chunk: Buffer): void {
+    this.info.bytesReceived += chunk.length;
+    if (this.state === State.Done) return;
+    if (this.filters === null && this.router !== null) {
+      this.router.onRequestData(chunk);
+      return;
+    }
+    this.passData(0, chunk, false);
+  }
+
+  onDownstreamComplete(): void {
+    this.requestComplete = true;
+    this.info.lastDownstreamRxByteMs = performance.now() - this.info.startMono;
+    if (this.state === State.Done || this.state === State.Tunnel) return;
+    if (this.filters === null && this.router !== null) {
+      this.router.onRequestComplete(null);
+      return;
+    }
+    this.passData(0, EMPTY, true);
+  }
+
+  onDownstreamProtocolError(err: Http1ParseError): void {
+    if (this.state === State.Done) return;
+    if (this.responseStarted) {
+      this.resetStream(ResponseFlag.DownstreamProtocolError, err.details, true);
+      return;
+    }
+    this.router?.abort();
+    this.localReply(reply.protocolError(err.status, err.details));
+  }
+
+  onDownstreamReset(): void {
+    if (this.state === State.Done) return;
+    if (this.state !== State.Tunnel) {
+      this.config.stats.downstream_rq_rx_reset.inc();
+      this.info.addFlag(ResponseFlag.DownstreamConnectionTermination);
+      if (this.info.responseCodeDetails === '') this.info.responseCodeDetails = 'downstream_remote_disconnect';
+    }
+    const router = this.router;
+    if (router !== null) router.onDownstreamReset();
+    this.complete(false);
+  }
+
+  onDownstreamDrain(): void {
+    this.router?.onDownstreamDrain();
+  }
+
+  onDownstreamTunnelEnd(): void {
+    this.router?.onTunnelEnd();
+  }
+
+  onStreamIdleTimeout(): void {
+    if (this.state === State.Done || this.state === State.Tunnel) return;
+    this.config.stats.downstream_rq_idle_timeout.inc();
+    if (this.responseStarted) {
+      this.resetStream(ResponseFlag.StreamIdleTimeout, 'stream_idle_timeout', true);
+      return;
+    }
+    this.router?.abort();
+    this.conn.draining = true;
+    this.localReply(reply.STREAM_IDLE_TIMEOUT);
+  }
+
+  onMaxStreamDuration(): void {
+    this.durationTimer = null;
+    if (this.state === State.Done || this.state === State.Tunnel) return;
+    if (this.responseStarted) {
+      this.resetStream(ResponseFlag.DurationTimeout, 'max_duration_timeout', true);
+      return;
+    }
+    this.router?.abort();
+    this.localReply({ status: 408, body: 'downstream duration timeout', details: 'max_duration_timeout', flag: ResponseFlag.DurationTimeout });
+  }
+
+  // --- RouterDownstream: the response ---
+
+  encodeHeaders(head: MessageHead, attempts: number): void {
+    if (this.state === State.Done) return;
+    const info = this.info;
+    const config = this.config;
+    const status = head.status;
+    const headers = head.headers;
+    info.responseCode = status;
+    info.responseCodeDetails = 'via_upstream';
+    info.responseHeaders = headers;
+    headers.set('x-envoy-upstream-service-time', String(info.upstreamServiceTimeMs));
+    if (config.serverName !== undefined) headers.set('server', config.serverName);
+    const route = this.route!;
+    if (route.includeAttemptCountInResponse) headers.set('x-envoy-attempt-count', String(attempts));
+    route.applyResponseHeaders(headers, info, this.clusterName);
+    this.runEncodeHeaders(status, headers, false);
+
+    let upgrade: string | undefined;
+    let contentLength = head.contentLength;
+    if (head.upgrade && this.upgrade !== undefined) {
+      upgrade = headers.get('upgrade') ?? this.upgrade;
+      this.responseFraming = Framing.Length;
+      contentLength = -1;
+    } else if (this.method === 'HEAD' || status === 204 || status === 304) {
+      this.responseFraming = Framing.Length;
+      if (status === 204) contentLength = -1;
+    } else if (contentLength >= 0) {
+      this.responseFraming = Framing.Length;
+    } else if (this.head.versionMinor === 1) {
+      this.responseFraming = Framing.Chunked;
+    } else {
+      this.responseFraming = Framing.Close;
+      this.keepAlive = false;
+    }
+    // The connection to the client stays open only if the request allowed it and it is fully read.
+    if (!this.requestComplete && upgrade === undefined) this.keepAlive = false;
+    if (this.conn.draining) this.keepAlive = false;
+    const text = encodeResponseHead(status, headers, this.responseFraming, contentLength, this.keepAlive, this.head.versionMinor, upgrade);
+    this.state = State.Responding;
+    info.firstDownstreamTxByteMs = performance.now() - info.startMono;
+    this.conn.write(text);
+  }
+
+  encodeData(chunk: Buffer): boolean {
+    if (this.state === State.Done) return true;
+    this.info.bytesSent += chunk.length;
+    let ok: boolean;
+    if (this.responseFraming === Framing.Chunked) {
+      const socket = this.conn.socket;
+      socket.cork();
+      this.conn.write(chunkHeader(chunk.length));
+      this.conn.write(chunk);
+      ok = this.conn.write('\r\n');
+      socket.uncork();
+    } else {
+      ok = this.conn.write(chunk);
+    }
+    if (!ok) this.conn.waitForDrain();
+    return ok;
+  }
+
+  encodeComplete(trailers: HeaderMap | null): void {
+    if (this.state === State.Done) return;
+    if (this.responseFraming === Framing.Chunked) this.conn.write(encodeLastChunk(trailers));
+    this.info.responseTrailers = trailers;
+    if (!this.requestComplete) this.conn.draining = true;
+    this.complete(this.keepAlive);
+  }
+
+  startTunnel(): void {
+    this.state = State.Tunnel;
+    const stats = this.config.stats;
+    stats.downstream_cx_upgrades_total.inc();
+    stats.downstream_cx_upgrades_active.inc();
+    this.conn.startTunnel();
+  }
+
+  tunnelDone(): void {
+    if (this.state === State.Tunnel) this.config.stats.downstream_cx_upgrades_active.dec();
+    this.conn.draining = true;
+    this.complete(false);
+  }
+
+  pauseReading(): void {
+    this.conn.socket.pause();
+  }
+
+  resumeReading(): void {
+    const s = this.conn.socket;
+    if (s.isPaused() && this.heldBytes <= this.config.bufferLimitBytes) s.resume();
+  }
+
+  beginBatch(): void {
+    this.conn.socket.cork();
+  }
+
+  endBatch(): void {
+    this.conn.socket.uncork();
+  }
+
+  private runEncodeHeaders(status: number, headers: HeaderMap, endStream: boolean): void {
+    const filters = this.filters;
+    if (filters === null) return;
+    for (let i = filters.length - 1; i >= 0; i--) {
+      const f = filters[i];
+      if (f.encodeHeaders !== undefined) f.encodeHeaders(status, headers, endStream);
+    }
+  }
+
+  // --- endings ---
+
+  filterLocalReply(status: number, body: string, opts: LocalReplyOptions): void {
+    if (this.state === State.Done || this.responseStarted) return;
+    this.router?.abort();
+    this.router = null;
+    this.localReply({ status, body, details: opts.details, flag: opts.flag ?? ResponseFlag.None }, false, undefined, opts.headers);
+  }
+
+  /** Sends a local reply (before any response bytes went out) and completes the stream. */
+  localReply(
+    r: reply.LocalReply,
+    applyRouteHeaders = false,
+    location?: string,
+    extraHeaders?: ReadonlyArray<readonly [string, string]>,
+  ): void {
+    if (this.state === State.Done) return;
+    const info = this.info;
+    const headers = new HeaderMap();
+    const body = r.body;
+    if (location !== undefined) headers.add('location', location);
+    if (extraHeaders !== undefined) for (const [n, v] of extraHeaders) headers.add(n, v);
+    if (body.length > 0) headers.add('content-type', 'text/plain');
+    headers.add('date', new Date().toUTCString());
+    const config = this.config;
+    if (config.serverName !== undefined) headers.add('server', config.serverName);
+    info.responseCode = r.status;
+    info.responseCodeDetails = r.details;
+    info.addFlag(r.flag);
+    if (applyRouteHeaders && this.route !== null) this.route.applyResponseHeaders(headers, info, this.clusterName);
+    info.responseHeaders = headers;
+    this.runEncodeHeaders(r.status, headers, true);
+    // A request whose body was not read cannot be followed by another on this connection.
+    let keep = this.keepAlive && !this.conn.draining && (this.requestComplete || (this.head.contentLength <= 0 && !this.head.chunked));
+    if (r.flag === ResponseFlag.DownstreamProtocolError) keep = false;
+    const bodyBytes = Buffer.byteLength(body);
+    const text = encodeResponseHead(r.status, headers, Framing.Length, bodyBytes, keep, this.head.versionMinor, undefined);
+    const withBody = this.method !== 'HEAD' && bodyBytes > 0;
+    this.conn.write(withBody ? text + body : text);
+    if (withBody) info.bytesSent += bodyBytes;
+    this.state = State.Responding;
+    if (!keep) this.conn.draining = true;
+    this.complete(keep);
+  }
+
+  /**
+   * Headers already went out: all that can be done is to cut the connection. `local` marks a reset
+   * the proxy decided on (timeouts), as opposed to one it relays from upstream.
+   */
+  resetStream(flag: ResponseFlag, details: string, local = false): void {
+    if (this.state === State.Done) return;
+    this.info.addFlag(local ? flag | ResponseFlag.LocalReset : flag);
+    this.info.responseCodeDetails = details;
+    this.config.stats.downstream_rq_tx_reset.inc();
+    this.router?.abort();
+    this.conn.draining = true;
+    this.complete(false);
+    this.conn.socket.destroy();
+  }
+
+  addTimer(t: NodeJS.Timeout): void {
+    if (this.state === State.Done) {
+      clearTimeout(t);
+      return;
+    }
+    (this.timers ??= []).push(t);
+  }
+
+  private complete(keepAlive: boolean): void {
+    if (this.state === State.Done) return;
+    this.state = State.Done;
+    if (this.durationTimer !== null) clearTimeout(this.durationTimer);
+    if (this.timers !== null) for (const t of this.timers) clearTimeout(t);
+    const filters = this.filters;
+    if (filters !== null) for (const f of filters) f.onDestroy?.();
+    const config = this.config;
+    const stats = config.stats;
+    const info = this.info;
+    if (this.countedActive) stats.downstream_rq_active.dec();
+    stats.downstream_rq_completed.inc();
+    if (info.responseCode > 0) stats.recordResponseClass(info.responseCode);
+    const duration = performance.now() - info.startMono;
+    info.durationMs = duration;
+    info.lastDownstreamTxByteMs = duration;
+    stats.downstream_rq_time.record(duration);
+    logStream(config, info);
+    this.conn.streamDone(this, keepAlive);
+  }
+}
+
+function onMaxStreamDuration(stream: ActiveStream): void {
+  stream.onMaxStreamDuration();
+}
+
+const NO_HASH: { hashKey?: number } = {};
+
+function hasUnderscoreHeader(headers: HeaderMap): boolean {
+  for (const n of headers.names) if (n.includes('_')) return true;
+  return false;
+}

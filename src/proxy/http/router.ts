@@ -1,0 +1,679 @@
+import { HeaderMap } from '../../lib/headers';
+import type { MessageHead } from '../codec/http1/parser';
+import { chunkHeader, encodeLastChunk, encodeRequestHead, Framing } from '../codec/http1/encoder';
+import { backoffMs, NO_RETRY, policyForRequest, ResetKind, shouldRetryReset, shouldRetryResponse, type RetryPolicy } from '../route/retry-policy';
+import { shadowAuthority } from '../route/mirror-policy';
+import { ResponseFlag, type StreamInfo } from '../stream-info';
+import { PoolFailure } from '../upstream/conn-pool';
+import type { MatchedRoute, UpstreamCluster, UpstreamHost } from './contracts';
+import type { HcmConfig } from './hcm-config';
+import * as reply from './local-reply';
+import { UpstreamRequest, type UpstreamRequestOwner } from './upstream-request';
+
+/**
+ * The router: sends a routed request to its cluster and relays the answer. It owns the upstream
+ * side of a stream — host choice, attempts and retries with back-off, per-try and route timeouts,
+ * shadow copies — and reports outcomes to outlier detection. The downstream side (filters,
+ * framing towards the client) belongs to the active stream, reached through RouterDownstream.
+ */
+
+/** What the router needs from the stream it serves. */
+export interface RouterDownstream {
+  readonly info: StreamInfo;
+  readonly config: HcmConfig;
+  readonly method: string;
+  readonly path: string;
+  readonly authority: string;
+  readonly headers: HeaderMap;
+  /** -1 when the request has no Content-Length (chunked or no body). */
+  readonly requestContentLength: number;
+  readonly requestChunked: boolean;
+  /** The Upgrade header's value when the client asked for an allowed upgrade. */
+  readonly upgrade: string | undefined;
+  /** Response headers from upstream, once no retry will replace them. */
+  encodeHeaders(head: MessageHead, attempts: number): void;
+  /** Returns false when the client cannot take more now (the router pauses the upstream). */
+  encodeData(chunk: Buffer): boolean;
+  encodeComplete(trailers: HeaderMap | null): void;
+  localReply(r: reply.LocalReply): void;
+  /** Response bytes already went out: the stream can only be cut (`local`: the proxy's own decision). */
+  resetStream(flag: ResponseFlag, details: string, local?: boolean): void;
+  pauseReading(): void;
+  resumeReading(): void;
+  beginBatch(): void;
+  endBatch(): void;
+  startTunnel(): void;
+  tunnelDone(): void;
+  readonly responseStarted: boolean;
+}
+
+const enum Phase {
+  Attempting,
+  /** Waiting out a retry back-off. */
+  BackingOff,
+  Responding,
+  Tunnel,
+  Done,
+}
+
+/** Request bytes kept for replay on a retry (or for a shadow that has not connected yet). */
+class BodyBuffer {
+  chunks: Buffer[] = [];
+  bytes = 0;
+  overflowed = false;
+  constructor(private readonly limit: number) {}
+  /** Keeps a copy of the chunk; false (keeping nothing more) once the limit would be passed. */
+  add(chunk: Buffer): boolean {
+    if (this.overflowed) return false;
+    if (this.bytes + chunk.length > this.limit) {
+      this.overflowed = true;
+      return false;
+    }
+    this.chunks.push(Buffer.from(chunk));
+    this.bytes += chunk.length;
+    return true;
+  }
+}
+
+export class Router implements UpstreamRequestOwner {
+  private phase = Phase.Attempting;
+  private readonly policy: RetryPolicy;
+  private attempt: UpstreamRequest | null = null;
+  private attemptHost: UpstreamHost | null = null;
+  private attempts = 0;
+  private retriesUsed = 0;
+  private retryInFlight = false;
+  private triedHosts: UpstreamHost[] | null = null;
+  /** Replay buffer; null when no retry or shadow can need the body. */
+  private body: BodyBuffer | null = null;
+  private requestComplete = false;
+  private requestTrailers: HeaderMap | null = null;
+  private headWritten = false;
+  /** Body chunks that arrived before this attempt's connection was ready. */
+  private pendingChunks: Buffer[] | null = null;
+  private attemptStart = 0;
+  private routeTimer: NodeJS.Timeout | null = null;
+  private perTryTimer: NodeJS.Timeout | null = null;
+  private backoffTimer: NodeJS.Timeout | null = null;
+  private shadows: Shadow[] | null = null;
+  private readonly hashCtx: { hashKey?: number };
+
+  constructor(
+    private readonly down: RouterDownstream,
+    private readonly route: MatchedRoute,
+    private readonly cluster: UpstreamCluster,
+    firstHost: UpstreamHost,
+    hashKey: number | undefined,
+  ) {
+    this.hashCtx = hashKey === undefined ? NO_HASH : { hashKey };
+    const base = route.retryPolicy ?? NO_RETRY;
+    this.policy = policyForRequest(base, down.headers);
+    const needsReplay = this.policy.numRetries > 0 && this.policy.retryOn !== 0 && down.upgrade === undefined;
+    if (needsReplay) this.body = new BodyBuffer(down.config.bufferLimitBytes);
+    this.startShadows();
+    this.startAttempt(firstHost);
+  }
+
+  // --- requests from the stream ---
+
+  onRequestData(chunk: Buffer): void {
+    if (this.phase === Phase.Tunnel) {
+      const c = this.attempt?.conn;
+      if (c != null && !c.write(chunk)) this.down.pauseReading();
+      return;
+    }
+    if (this.phase === Phase.Done) return;
+    if (this.body !== null && !this.body.add(chunk)) {
+      // Too big to replay: no retry from here on; what was kept must still reach this attempt.
+      if (!this.headWritten) this.pendingChunks = this.body.chunks;
+      this.body = null;
+      this.cluster.stats.retry_or_shadow_abandoned.inc();
+    }
+    if (this.shadows !== null) for (const s of this.shadows) s.data(chunk);
+    if (this.phase !== Phase.Attempting) return;
+    const c = this.attempt?.conn;
+    if (this.headWritten && c != null) {
+      if (!this.writeBody(chunk)) this.down.pauseReading();
+      return;
+    }
+    if (this.body === null) {
+      // Not kept for replay: hold it only until this attempt connects.
+      (this.pendingChunks ??= []).push(Buffer.from(chunk));
+    }
+  }
+
+  onRequestComplete(trailers: HeaderMap | null): void {
+    this.requestComplete = true;
+    this.requestTrailers = trailers;
+    if (this.shadows !== null) for (const s of this.shadows) s.complete(trailers);
+    if (this.phase === Phase.Done || this.phase === Phase.Tunnel) return;
+    if (this.headWritten) this.finishUpstreamRequest();
+    const timeout = this.route.timeoutMs;
+    if (timeout > 0 && this.routeTimer === null) this.routeTimer = setTimeout(onRouteTimeout, timeout, this);
+  }
+
+  /** The client went away: abandon every attempt. */
+  onDownstreamReset(): void {
+    if (this.phase === Phase.Done) return;
+    if (this.phase === Phase.Tunnel) {
+      this.finishTunnel();
+      return;
+    }
+    this.abortAttempt(true);
+    this.finish();
+  }
+
+  onDownstreamDrain(): void {
+    this.attempt?.conn?.resumeReading();
+  }
+
+  onTunnelEnd(): void {
+    this.attempt?.conn?.endWrite();
+  }
+
+  /** The stream gives up (stream idle timeout, max duration): stop everything. */
+  abort(): void {
+    if (this.phase === Phase.Done) return;
+    if (this.phase === Phase.Tunnel) {
+      this.finishTunnel();
+      return;
+    }
+    this.abortAttempt(true);
+    this.finish();
+  }
+
+  // --- attempts ---
+
+  private startAttempt(host: UpstreamHost): void {
+    const cluster = this.cluster;
+    const down = this.down;
+    this.attempts++;
+    down.info.attemptCount = this.attempts;
+    down.info.upstreamHost = host.key;
+    this.attemptHost = host;
+    if (this.policy.avoidPreviousHosts) (this.triedHosts ??= []).push(host);
+    cluster.requestStarted();
+    host.activeRequests++;
+    cluster.stats.upstream_rq_total.inc();
+    cluster.stats.upstream_rq_active.inc();
+    this.attemptStart = performance.now();
+    this.headWritten = false;
+    this.phase = Phase.Attempting;
+    const attempt = new UpstreamRequest(this, cluster, host, down.method === 'HEAD');
+    this.attempt = attempt;
+    attempt.start();
+  }
+
+  onUpstreamConnected(): void {
+    const c = this.attempt!.conn!;
+    const down = this.down;
+    const info = down.info;
+    if (this.attemptHost !== null) this.cluster.reportConnectSuccess(this.attemptHost);
+    if (this.attempts === 1) info.firstUpstreamTxByteMs = performance.now() - info.startMono;
+    if (this.route.includeRequestAttemptCount) down.headers.set('x-envoy-attempt-count', String(this.attempts));
+    const framing = down.requestChunked ? Framing.Chunked : Framing.Length;
+    const head = encodeRequestHead(down.method, down.path, down.authority, down.headers, framing, down.requestChunked ? -1 : down.requestContentLength, down.upgrade);
+    this.headWritten = true;
+    const replay = this.body !== null ? this.body.chunks : this.pendingChunks;
+    this.pendingChunks = null;
+    if (replay === null || replay.length === 0) {
+      c.write(head);
+    } else {
+      c.socket.cork();
+      c.write(head);
+      for (const chunk of replay) this.writeBody(chunk);
+      c.socket.uncork();
+      down.resumeReading();
+    }
+    if (this.requestComplete) this.finishUpstreamRequest();
+  }
+
+  private writeBody(chunk: Buffer): boolean {
+    const c = this.attempt!.conn!;
+    if (!this.down.requestChunked) return c.write(chunk);
+    c.write(chunkHeader(chunk.length));
+    c.write(chunk);
+    return c.write('\r\n');
+  }
+
+  private finishUpstreamRequest(): void {
+    const c = this.attempt?.conn;
+    if (c == null) return;
+    if (this.down.requestChunked) c.write(encodeLastChunk(this.requestTrailers));
+    const info = this.down.info;
+    info.lastUpstreamTxByteMs = performance.now() - info.startMono;
+    if (this.down.upgrade === undefined) c.requestComplete();
+    const perTry = this.policy.perTryTimeoutMs;
+    if (perTry > 0 && this.perTryTimer === null) this.perTryTimer = setTimeout(onPerTryTimeout, perTry, this);
+  }
+
+  onUpstreamDrain(): void {
+    this.down.resumeReading();
+  }
+
+  beginBatch(): void {
+    this.down.beginBatch();
+  }
+
+  endBatch(): void {
+    this.down.endBatch();
+  }
+
+  onUpstreamFailure(reason: PoolFailure, detail: string): void {
+    if (this.phase === Phase.Done) return;
+    const host = this.attemptHost;
+    this.endAttempt(503);
+    if (reason === PoolFailure.Overflow) {
+      this.fail(reply.OVERFLOW);
+      return;
+    }
+    if (host !== null) this.cluster.reportConnectFailure(host, reason === PoolFailure.Timeout);
+    this.down.info.upstreamTransportFailureReason = detail;
+    if (this.maybeRetry(ResetKind.ConnectFailure)) return;
+    const why = reason === PoolFailure.Timeout ? 'connection timeout' : 'connection failure';
+    this.fail(
+      reply.upstreamReset(
+        reason === PoolFailure.Timeout ? why : `${why}, transport failure reason: ${detail}`,
+        ResponseFlag.UpstreamConnectionFailure,
+        `upstream_reset_before_response_started{${why.replace(' ', '_')}}`,
+      ),
+    );
+  }
+
+  onUpstreamHeaders(head: MessageHead): void {
+    if (this.phase !== Phase.Attempting) return;
+    const status = head.status;
+    const host = this.attemptHost!;
+    this.cluster.reportHttpStatus(host, status);
+    if (head.headers.has('x-envoy-immediate-health-check-fail')) this.cluster.reportImmediateHealthCheckFail(host);
+    // A retriable answer is dropped (its connection with it) and the request goes again.
+    if (!this.down.responseStarted && this.retriesLeft() && shouldRetryResponse(this.policy, status, head.headers)) {
+      this.cluster.stats.chargeResponseCode(status);
+      recordHostResult(host, status, false);
+      this.abortAttempt(false);
+      if (this.scheduleRetry()) return;
+    }
+    if (this.retriesUsed > 0 && this.policy.retryOn !== 0 && !this.retriesLeft() && shouldRetryResponse(this.policy, status, head.headers)) {
+      this.down.info.addFlag(ResponseFlag.UpstreamRetryLimitExceeded);
+      this.cluster.stats.upstream_rq_retry_limit_exceeded.inc();
+    }
+    this.clearPerTry();
+    const info = this.down.info;
+    const now = performance.now();
+    info.firstUpstreamRxByteMs = now - info.startMono;
+    info.upstreamServiceTimeMs = Math.round(now - this.attemptStart);
+    this.cluster.stats.chargeResponseCode(status);
+    recordHostResult(host, status, false);
+    if (this.retriesUsed > 0 && status < 500) this.cluster.stats.upstream_rq_retry_success.inc();
+    this.phase = Phase.Responding;
+    this.down.encodeHeaders(head, this.attempts);
+    if (head.upgrade && this.down.upgrade !== undefined) {
+      this.phase = Phase.Tunnel;
+      this.clearTimers();
+      this.attempt!.conn!.startTunnel();
+      this.down.startTunnel();
+    }
+  }
+
+  onUpstreamData(chunk: Buffer): void {
+    if (this.phase !== Phase.Responding && this.phase !== Phase.Tunnel) return;
+    if (!this.down.encodeData(chunk)) this.attempt?.conn?.pauseReading();
+  }
+
+  onUpstreamComplete(trailers: HeaderMap | null): void {
+    if (this.phase === Phase.Tunnel) {
+      this.finishTunnel();
+      return;
+    }
+    if (this.phase !== Phase.Responding) return;
+    const info = this.down.info;
+    info.lastUpstreamRxByteMs = performance.now() - info.startMono;
+    this.attempt?.conn?.resumeReading();
+    this.endAttempt(-1);
+    this.finish();
+    this.down.encodeComplete(trailers);
+  }
+
+  onUpstreamReset(detail: string, protocolError: boolean): void {
+    if (this.phase === Phase.Done || this.phase === Phase.BackingOff) return;
+    if (this.phase === Phase.Tunnel) {
+      this.finishTunnel();
+      return;
+    }
+    const cluster = this.cluster;
+    cluster.stats.upstream_rq_rx_reset.inc();
+    const host = this.attemptHost;
+    if (host !== null) cluster.reportHttpStatus(host, 503);
+    this.endAttempt(503);
+    const flag = protocolError ? ResponseFlag.UpstreamProtocolError : ResponseFlag.UpstreamConnectionTermination;
+    if (this.phase === Phase.Responding) {
+      this.finish();
+      this.down.resetStream(flag, 'upstream_reset_after_response_started{' + detail.replace(/ /g, '_') + '}');
+      return;
+    }
+    if (this.maybeRetry(ResetKind.Reset)) return;
+    this.down.info.upstreamTransportFailureReason = detail;
+    this.fail(
+      reply.upstreamReset(
+        protocolError ? 'protocol error' : 'connection termination',
+        flag,
+        `upstream_reset_before_response_started{${protocolError ? 'protocol_error' : 'connection_termination'}}`,
+        protocolError ? 502 : 503,
+      ),
+    );
+  }
+
+  onRouteTimeout(): void {
+    this.routeTimer = null;
+    if (this.phase === Phase.Done || this.phase === Phase.Tunnel) return;
+    this.cluster.stats.upstream_rq_timeout.inc();
+    this.down.config.stats.downstream_rq_timeout.inc();
+    const host = this.attemptHost;
+    if (host !== null) {
+      recordHostResult(host, 504, true);
+      this.cluster.reportTimeout(host);
+    }
+    if (this.phase === Phase.Responding) {
+      this.abortAttempt(true);
+      this.finish();
+      this.down.resetStream(ResponseFlag.UpstreamRequestTimeout, 'upstream_response_timeout', true);
+      return;
+    }
+    this.abortAttempt(true);
+    this.fail(reply.UPSTREAM_TIMEOUT);
+  }
+
+  onPerTryTimeout(): void {
+    this.perTryTimer = null;
+    if (this.phase !== Phase.Attempting) return;
+    this.cluster.stats.upstream_rq_per_try_timeout.inc();
+    const host = this.attemptHost;
+    if (host !== null) {
+      recordHostResult(host, 504, true);
+      this.cluster.reportTimeout(host);
+    }
+    this.abortAttempt(true);
+    if (this.maybeRetry(ResetKind.Reset, true)) return;
+    this.fail({ ...reply.UPSTREAM_TIMEOUT, details: 'upstream_per_try_timeout' });
+  }
+
+  // --- retries ---
+
+  /** A retry needs budget left and the whole request still at hand (kept within the buffer limit). */
+  private retriesLeft(): boolean {
+    return this.retriesUsed < this.policy.numRetries && this.body !== null;
+  }
+
+  /** Retries after a failure that produced no response; false when it cannot. */
+  private maybeRetry(kind: ResetKind, timeout = false): boolean {
+    if (!this.retriesLeft()) {
+      if (this.retriesUsed > 0) {
+        this.down.info.addFlag(ResponseFlag.UpstreamRetryLimitExceeded);
+        this.cluster.stats.upstream_rq_retry_limit_exceeded.inc();
+      }
+      return false;
+    }
+    const ok = timeout ? shouldRetryReset(this.policy, ResetKind.Reset) || shouldRetryResponse(this.policy, 504, EMPTY_HEADERS) : shouldRetryReset(this.policy, kind);
+    return ok && this.scheduleRetry();
+  }
+
+  /** Waits out the back-off and starts the next attempt; false if the retry budget is spent. */
+  private scheduleRetry(): boolean {
+    if (!this.cluster.canRetry()) {
+      this.cluster.stats.upstream_rq_retry_overflow.inc();
+      return false;
+    }
+    this.cluster.retryStarted();
+    this.retryInFlight = true;
+    this.retriesUsed++;
+    this.cluster.stats.upstream_rq_retry.inc();
+    this.cluster.stats.upstream_rq_retry_backoff_exponential.inc();
+    this.phase = Phase.BackingOff;
+    this.attempt = null;
+    const wait = backoffMs(this.policy, this.retriesUsed, Math.random());
+    this.backoffTimer = setTimeout(onBackoffDone, wait, this);
+    return true;
+  }
+
+  onBackoffDone(): void {
+    this.backoffTimer = null;
+    if (this.phase !== Phase.BackingOff) return;
+    const host = this.pickRetryHost();
+    if (host === null) {
+      this.fail(reply.NO_HEALTHY_UPSTREAM);
+      return;
+    }
+    if (!this.cluster.canSendRequest()) {
+      this.cluster.requestOverflow();
+      this.fail(reply.OVERFLOW);
+      return;
+    }
+    this.startAttempt(host);
+  }
+
+  private pickRetryHost(): UpstreamHost | null {
+    const tried = this.triedHosts;
+    let host = this.cluster.chooseHost(this.hashCtx);
+    for (let i = 1; tried !== null && host !== null && tried.includes(host) && i < this.policy.hostSelectionMaxAttempts; i++) {
+      host = this.cluster.chooseHost(this.hashCtx);
+    }
+    return host;
+  }
+
+  // --- endings ---
+
+  private fail(r: reply.LocalReply): void {
+    this.finish();
+    this.down.localReply(r);
+  }
+
+  /** Closes the current attempt's accounting; status -1 means the outcome was already recorded. */
+  private endAttempt(status: number): void {
+    const host = this.attemptHost;
+    if (host === null) return;
+    this.attemptHost = null;
+    if (status > 0) recordHostResult(host, status, false);
+    const cluster = this.cluster;
+    cluster.requestFinished();
+    host.activeRequests--;
+    cluster.stats.upstream_rq_active.dec();
+    cluster.stats.upstream_rq_completed.inc();
+    cluster.stats.upstream_rq_time.record(performance.now() - this.attemptStart);
+    this.clearPerTry();
+    if (this.retryInFlight) {
+      this.retryInFlight = false;
+      cluster.retryFinished();
+    }
+  }
+
+  /** Gives up on the current attempt; `cancelled` counts it as reset by us. */
+  private abortAttempt(cancelled: boolean): void {
+    const attempt = this.attempt;
+    this.attempt = null;
+    if (attempt === null) return;
+    if (cancelled && attempt.conn !== null) this.cluster.stats.upstream_rq_tx_reset.inc();
+    attempt.cancel();
+    this.endAttempt(-1);
+  }
+
+  private finishTunnel(): void {
+    const attempt = this.attempt;
+    this.attempt = null;
+    attempt?.conn?.reset();
+    this.endAttempt(-1);
+    this.finish();
+    this.down.tunnelDone();
+  }
+
+  private finish(): void {
+    if (this.phase === Phase.Done) return;
+    if (this.phase === Phase.BackingOff && this.retryInFlight) {
+      this.retryInFlight = false;
+      this.cluster.retryFinished();
+    }
+    this.phase = Phase.Done;
+    this.clearTimers();
+  }
+
+  private clearPerTry(): void {
+    if (this.perTryTimer !== null) {
+      clearTimeout(this.perTryTimer);
+      this.perTryTimer = null;
+    }
+  }
+
+  private clearTimers(): void {
+    this.clearPerTry();
+    if (this.routeTimer !== null) {
+      clearTimeout(this.routeTimer);
+      this.routeTimer = null;
+    }
+    if (this.backoffTimer !== null) {
+      clearTimeout(this.backoffTimer);
+      this.backoffTimer = null;
+    }
+  }
+
+  // --- shadowing ---
+
+  private startShadows(): void {
+    const policies = this.route.mirrorPolicies;
+    if (policies.length === 0) return;
+    const down = this.down;
+    for (const p of policies) {
+      if (p.numerator < p.denominator && Math.floor(Math.random() * p.denominator) >= p.numerator) continue;
+      const cluster = down.config.clusters.get(p.cluster);
+      if (cluster === undefined) continue;
+      const authority = p.disableShadowHostSuffixAppend ? down.authority : shadowAuthority(down.authority);
+      const s = Shadow.start(cluster, down, authority);
+      if (s !== null) (this.shadows ??= []).push(s);
+    }
+  }
+}
+
+/**
+ * A shadow copy of a request: sent to the mirror cluster with the same head and body, its answer
+ * read and dropped. It never affects the main request: failures are only counted by the cluster.
+ */
+class Shadow implements UpstreamRequestOwner {
+  private readonly upstream: UpstreamRequest;
+  private readonly head: string;
+  private readonly body: BodyBuffer;
+  private connected = false;
+  private complete_ = false;
+  private trailers: HeaderMap | null = null;
+  private readonly chunked: boolean;
+
+  static start(cluster: UpstreamCluster, down: RouterDownstream, authority: string): Shadow | null {
+    const host = cluster.chooseHost(NO_HASH);
+    if (host === null || !cluster.canSendRequest()) return null;
+    return new Shadow(cluster, host, down, authority);
+  }
+
+  private constructor(
+    private readonly cluster: UpstreamCluster,
+    private readonly host: UpstreamHost,
+    down: RouterDownstream,
+    authority: string,
+  ) {
+    this.chunked = down.requestChunked;
+    const framing = down.requestChunked ? Framing.Chunked : Framing.Length;
+    this.head = encodeRequestHead(down.method, down.path, authority, down.headers, framing, down.requestChunked ? -1 : down.requestContentLength, undefined);
+    this.body = new BodyBuffer(down.config.bufferLimitBytes);
+    cluster.requestStarted();
+    host.activeRequests++;
+    cluster.stats.upstream_rq_total.inc();
+    cluster.stats.upstream_rq_active.inc();
+    this.upstream = new UpstreamRequest(this, cluster, host, down.method === 'HEAD');
+    this.upstream.start();
+  }
+
+  data(chunk: Buffer): void {
+    if (this.connected) this.write(chunk);
+    else this.body.add(chunk);
+  }
+
+  complete(trailers: HeaderMap | null): void {
+    this.complete_ = true;
+    this.trailers = trailers;
+    if (this.connected) this.end();
+  }
+
+  private write(chunk: Buffer): void {
+    const c = this.upstream.conn;
+    if (c === null) return;
+    if (this.chunked) {
+      c.write(chunkHeader(chunk.length));
+      c.write(chunk);
+      c.write('\r\n');
+    } else c.write(chunk);
+  }
+
+  private end(): void {
+    const c = this.upstream.conn;
+    if (c === null) return;
+    if (this.chunked) c.write(encodeLastChunk(this.trailers));
+    c.requestComplete();
+  }
+
+  onUpstreamConnected(): void {
+    if (this.body.overflowed) {
+      this.upstream.cancel();
+      this.done();
+      return;
+    }
+    this.connected = true;
+    this.upstream.conn!.write(this.head);
+    for (const chunk of this.body.chunks) this.write(chunk);
+    this.body.chunks = [];
+    if (this.complete_) this.end();
+  }
+  onUpstreamFailure(): void {
+    this.done();
+  }
+  onUpstreamHeaders(head: MessageHead): void {
+    this.cluster.stats.chargeResponseCode(head.status);
+    this.cluster.reportHttpStatus(this.host, head.status);
+  }
+  onUpstreamData(): void {}
+  onUpstreamComplete(): void {
+    this.done();
+  }
+  onUpstreamReset(): void {
+    this.done();
+  }
+  onUpstreamDrain(): void {}
+  beginBatch(): void {}
+  endBatch(): void {}
+
+  private finished = false;
+  private done(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.cluster.requestFinished();
+    this.host.activeRequests--;
+    this.cluster.stats.upstream_rq_active.dec();
+    this.cluster.stats.upstream_rq_completed.inc();
+  }
+}
+
+function onRouteTimeout(r: Router): void {
+  r.onRouteTimeout();
+}
+function onPerTryTimeout(r: Router): void {
+  r.onPerTryTimeout();
+}
+function onBackoffDone(r: Router): void {
+  r.onBackoffDone();
+}
+
+const NO_HASH: { hashKey?: number } = {};
+const EMPTY_HEADERS = new HeaderMap();
+
+/** Envoy's per-host request counters (rq_success counts every non-5xx answer). */
+export function recordHostResult(host: UpstreamHost, status: number, timedOut: boolean): void {
+  host.rq_total++;
+  if (timedOut) host.rq_timeout++;
+  if (status >= 500) host.rq_error++;
+  else host.rq_success++;
+}
