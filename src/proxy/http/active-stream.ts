@@ -28,6 +28,8 @@ export interface StreamConnection {
 }
 
 const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** Bodies up to this size are copied behind the head into one buffer; larger ones are written as they are. */
+const COALESCE_LIMIT = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 function isInternalAddress(ip: string): boolean {
@@ -134,6 +136,8 @@ export class ActiveStream implements RouterDownstream, RouteRequest {
   private heldBytes = 0;
   private heldByFilter: Map<number, Buffer[]> | null = null;
   private timers: NodeJS.Timeout[] | null = null;
+  /** A response head waiting to leave together with the first body bytes. */
+  private pendingHead: string | null = null;
   private durationTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -563,14 +567,34 @@ export class ActiveStream implements RouterDownstream, RouteRequest {
     const text = encodeResponseHead(status, headers, this.responseFraming, contentLength, this.keepAlive, this.head.versionMinor, upgrade);
     this.state = State.Responding;
     info.firstDownstreamTxByteMs = performance.now() - info.startMono;
-    this.conn.write(text);
+    // Usually the body arrives in the same upstream read: hold the head so that both leave in one
+    // write (endBatch flushes it otherwise). One write instead of a writev of two is measurably cheaper.
+    if (this.responseFraming === Framing.Length && contentLength > 0 && upgrade === undefined && this.method !== 'HEAD') {
+      this.pendingHead = text;
+    } else {
+      this.conn.write(text);
+    }
   }
 
   encodeData(chunk: Buffer): boolean {
     if (this.state === State.Done) return true;
     this.info.bytesSent += chunk.length;
     let ok: boolean;
-    if (this.responseFraming === Framing.Chunked) {
+    const head = this.pendingHead;
+    if (head !== null) {
+      this.pendingHead = null;
+      if (chunk.length <= COALESCE_LIMIT) {
+        const buf = Buffer.allocUnsafe(head.length + chunk.length);
+        buf.write(head, 0, 'latin1');
+        chunk.copy(buf, head.length);
+        ok = this.conn.write(buf);
+      } else {
+        this.conn.socket.cork();
+        this.conn.write(head);
+        ok = this.conn.write(chunk);
+        this.conn.socket.uncork();
+      }
+    } else if (this.responseFraming === Framing.Chunked) {
       const socket = this.conn.socket;
       socket.cork();
       this.conn.write(chunkHeader(chunk.length));
@@ -586,6 +610,7 @@ export class ActiveStream implements RouterDownstream, RouteRequest {
 
   encodeComplete(trailers: HeaderMap | null): void {
     if (this.state === State.Done) return;
+    this.flushPendingHead();
     if (this.responseFraming === Framing.Chunked) this.conn.write(encodeLastChunk(trailers));
     this.info.responseTrailers = trailers;
     if (!this.requestComplete) this.conn.draining = true;
@@ -615,12 +640,18 @@ export class ActiveStream implements RouterDownstream, RouteRequest {
     if (s.isPaused() && this.heldBytes <= this.config.bufferLimitBytes) s.resume();
   }
 
-  beginBatch(): void {
-    this.conn.socket.cork();
-  }
+  beginBatch(): void {}
 
   endBatch(): void {
-    this.conn.socket.uncork();
+    this.flushPendingHead();
+  }
+
+  private flushPendingHead(): void {
+    const head = this.pendingHead;
+    if (head !== null) {
+      this.pendingHead = null;
+      this.conn.write(head);
+    }
   }
 
   private runEncodeHeaders(status: number, headers: HeaderMap, endStream: boolean): void {
