@@ -491,7 +491,7 @@ export class ActiveStream implements RouterDownstream, RouteRequest {
       if (this.info.responseCodeDetails === '') this.info.responseCodeDetails = 'downstream_remote_disconnect';
     }
     const router = this.router;
-    if (router !== null) router.onDownstreamReset();
+    if (router !== null) router.abort();
     this.complete(false);
   }
 

@@ -152,17 +152,6 @@ export class Router implements UpstreamRequestOwner {
     if (timeout > 0 && this.routeTimer === null) this.routeTimer = setTimeout(onRouteTimeout, timeout, this);
   }
 
-  /** The client went away: abandon every attempt. */
-  onDownstreamReset(): void {
-    if (this.phase === Phase.Done) return;
-    if (this.phase === Phase.Tunnel) {
-      this.finishTunnel();
-      return;
-    }
-    this.abortAttempt(true);
-    this.finish();
-  }
-
   onDownstreamDrain(): void {
     this.attempt?.conn?.resumeReading();
   }
@@ -171,7 +160,7 @@ export class Router implements UpstreamRequestOwner {
     this.attempt?.conn?.endWrite();
   }
 
-  /** The stream gives up (stream idle timeout, max duration): stop everything. */
+  /** The client went away, or the stream gives up (stream idle timeout, max duration): stop everything. */
   abort(): void {
     if (this.phase === Phase.Done) return;
     if (this.phase === Phase.Tunnel) {
