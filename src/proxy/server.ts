@@ -64,6 +64,18 @@ export function compileBootstrap(bootstrap: DecodedMessage, stats: StatsStore, t
     clusters.push(cluster);
     table.byName.set(cluster.name, new HttpClusterBinding(cluster));
   });
+  // Zone-aware routing: Envoy requires the local cluster among the static clusters.
+  const localName = parts.clusterManager.localClusterName;
+  if (localName !== undefined) {
+    const local = clusters.find((c) => c.name === localName);
+    if (local === undefined) {
+      if (!parts.clusters.some((c) => typeof c === 'object' && c !== null && (c as Decoded).name === localName)) {
+        issues.push({ path: 'cluster_manager.local_cluster_name', message: `local cluster '${localName}' must be defined in static_resources.clusters` });
+      }
+    } else {
+      for (const c of clusters) c.setLocalCluster(local, parts.node.locality);
+    }
+  }
   const accessLogs = (list: unknown[], path: string): AccessLogSink[] => compileAccessLogs(list, path, issues);
   const routes = (rc: Decoded, path: string, is: ConfigIssue[]): RouteMatcher | undefined =>
     compileRoutes(rc, path, is, (name) => table.byName.has(name));

@@ -20,14 +20,21 @@ export interface AdminSettings {
   accessLog: unknown[];
 }
 
+/** Bootstrap.cluster_manager: only local_cluster_name is implemented. */
+export interface ClusterManagerSettings {
+  /** The cluster holding this proxy's own service (zone-aware routing reads its localities). */
+  localClusterName: string | undefined;
+}
+
 export interface BootstrapParts {
   node: NodeIdentity;
+  clusterManager: ClusterManagerSettings;
   admin: AdminSettings | undefined;
   listeners: unknown[];
   clusters: unknown[];
 }
 
-const SUPPORTED = ['node', 'static_resources', 'admin'];
+const SUPPORTED = ['node', 'static_resources', 'admin', 'cluster_manager'];
 
 export function splitBootstrap(b: Decoded, issues: ConfigIssue[]): BootstrapParts {
   rejectUnsupported(b, '', SUPPORTED, issues);
@@ -43,6 +50,14 @@ export function splitBootstrap(b: Decoded, issues: ConfigIssue[]): BootstrapPart
       zone: typeof loc.zone === 'string' ? loc.zone : '',
       sub_zone: typeof loc.sub_zone === 'string' ? loc.sub_zone : '',
     },
+  };
+
+  const cmMsg = readObject(b, 'cluster_manager', '', issues) ?? {};
+  // outlier_detection (event log), upstream_bind_config, load_stats_config and
+  // enable_deferred_cluster_creation are not implemented: named by path.
+  rejectUnsupported(cmMsg, 'cluster_manager', ['local_cluster_name'], issues);
+  const clusterManager: ClusterManagerSettings = {
+    localClusterName: readString(cmMsg, 'local_cluster_name', 'cluster_manager', issues) || undefined,
   };
 
   const sr = readObject(b, 'static_resources', '', issues) ?? {};
@@ -75,5 +90,5 @@ export function splitBootstrap(b: Decoded, issues: ConfigIssue[]): BootstrapPart
     if (names.has(l.name)) issues.push({ path: `static_resources.listeners[${i}].name`, message: `duplicate listener name ${l.name}` });
     names.add(l.name);
   });
-  return { node, admin, listeners, clusters };
+  return { node, clusterManager, admin, listeners, clusters };
 }

@@ -6,6 +6,13 @@ import { ConfigIssue, joinPath } from '../../lib/config-error';
 import { Counter, Gauge, GaugeMode } from '../telemetry/stats';
 import { Cluster, ClusterDeps, compileCluster } from './cluster';
 import { isObject } from '../../lib/decoded-read';
+import type { Locality } from './host';
+
+/** Bootstrap cluster_manager.local_cluster_name plus node.locality: enables zone-aware routing. */
+export interface LocalClusterSettings {
+  name: string;
+  locality: Locality;
+}
 
 export class ClusterManager {
   private readonly clusters = new Map<string, Cluster>();
@@ -14,6 +21,7 @@ export class ClusterManager {
   private readonly clusterRemoved: Counter;
   private readonly activeClusters: Gauge;
   private readonly warmingClusters: Gauge;
+  private local: LocalClusterSettings | undefined;
 
   constructor(readonly deps: ClusterDeps) {
     const s = deps.stats;
@@ -34,6 +42,16 @@ export class ClusterManager {
   }
 
   /**
+   * Names the local cluster (cluster_manager.local_cluster_name) and this proxy's locality; every
+   * cluster, present and future, then routes zone-aware against it.
+   */
+  setLocal(local: LocalClusterSettings | undefined): void {
+    this.local = local;
+    const lc = local ? this.clusters.get(local.name) : undefined;
+    for (const c of this.clusters.values()) c.setLocalCluster(lc ?? null, local?.locality ?? EMPTY_LOCALITY);
+  }
+
+  /**
    * Adds a compiled cluster, replacing (and closing: timers stop, pools drain) one of the same
    * name. Requests in flight keep the Host objects they hold.
    */
@@ -45,6 +63,13 @@ export class ClusterManager {
       this.clusterModified.inc();
     } else {
       this.clusterAdded.inc();
+    }
+    if (this.local) {
+      if (cluster.name === this.local.name) this.setLocal(this.local);
+      else {
+        const lc = this.clusters.get(this.local.name);
+        cluster.setLocalCluster(lc ?? null, this.local.locality);
+      }
     }
     this.updateGauges();
     if (!cluster.initialized) {
@@ -64,6 +89,7 @@ export class ClusterManager {
     if (!c) return false;
     this.clusters.delete(name);
     c.close();
+    if (this.local?.name === name) this.setLocal(this.local);
     this.clusterRemoved.inc();
     this.updateGauges();
     return true;
@@ -95,6 +121,7 @@ export function compileClusters(
   deps: ClusterDeps,
   path: string,
   issues: ConfigIssue[],
+  local?: LocalClusterSettings,
 ): ClusterManager | undefined {
   const start = issues.length;
   const seen = new Set<string>();
@@ -115,7 +142,15 @@ export function compileClusters(
     for (const c of compiled) c.close();
     return undefined;
   }
+  if (local && !compiled.some((c) => c.name === local.name)) {
+    issues.push({ path: 'cluster_manager.local_cluster_name', message: `local cluster '${local.name}' must be defined in static clusters` });
+    for (const c of compiled) c.close();
+    return undefined;
+  }
   const cm = new ClusterManager(deps);
   for (const c of compiled) cm.add(c);
+  cm.setLocal(local);
   return cm;
 }
+
+const EMPTY_LOCALITY: Locality = { region: '', zone: '', sub_zone: '' };

@@ -9,10 +9,10 @@ import { CircuitBreakers, parseCircuitBreakers } from './circuit-breakers';
 import { ClusterStats } from './cluster-stats';
 import { Decoded, isObject, readBool, readEnum, readNumber, readObject, readString } from '../../lib/decoded-read';
 import { DNS_LOOKUP_FAMILIES, DnsLookupFamily, DnsResolve, systemDnsResolve } from './dns';
-import { CoarseHealth, HealthFlag, Host } from './host';
+import { CoarseHealth, HealthFlag, Host, Locality } from './host';
 import { parseHttpOptions, UpstreamHttpOptions } from './http-options';
 import { createLoadBalancer, LbConfig, LbPolicy, parseLbConfig } from './lb';
-import type { LbContext, LoadBalancer } from './lb/types';
+import { DEFAULT_ZONE_AWARE, LbContext, LoadBalancer, ZoneAwareConfig } from './lb/types';
 import { EndpointSpec, hostFromSpec, parseLoadAssignment } from './load-assignment';
 import { PrioritySet } from './priority';
 import { HealthChecker, HealthState, HealthTransition } from './health/checker';
@@ -32,6 +32,8 @@ export interface ClusterDeps {
   log?: LogFn;
   /** Random integer source for health-check jitter and outlier enforcement (tests pin it). */
   random?: () => number;
+  /** uint32 random source of the load balancer for picks without LbContext.random (tests pin it). */
+  lbRandom?: () => number;
   /** DNS resolver for STRICT_DNS / LOGICAL_DNS (default: the system resolver). */
   dnsResolve?: DnsResolve;
   /** True for clusters from CDS (shown as added_via_api in /clusters). */
@@ -58,6 +60,8 @@ export interface ClusterConfig {
   lb: LbConfig;
   healthyPanicThreshold: number;
   localityWeighted: boolean;
+  /** common_lb_config.zone_aware_lb_config, or Envoy's defaults. Applies once a local cluster is set. */
+  zoneAware: ZoneAwareConfig;
   overprovisioningFactor: number;
   circuitBreakers: ReturnType<typeof parseCircuitBreakers>;
   http: UpstreamHttpOptions;
@@ -116,6 +120,10 @@ export class Cluster {
   private readonly log: LogFn;
   private readonly dnsResolve: DnsResolve;
   private readonly callbacks = new Set<HostsChangedCallback>();
+  /** Called after every rebuild (membership or health change): clusters routing zone-aware against this one. */
+  private readonly updateListeners = new Set<() => void>();
+  /** Unsubscribes from the local cluster set by setLocalCluster. */
+  private localUnsubscribe: (() => void) | null = null;
   private readonly initWaiters: (() => void)[] = [];
   private readonly dnsTargets: DnsTarget[] = [];
   /** Hosts of each priority contributed by static IP endpoints (STRICT/LOGICAL_DNS mix them with DNS hosts). */
@@ -143,7 +151,13 @@ export class Cluster {
     this.prioritySet = new PrioritySet(cfg.overprovisioningFactor, cfg.healthyPanicThreshold);
     this.lb = createLoadBalancer(
       cfg.lb,
-      { prioritySet: this.prioritySet, stats: this.stats, localityWeighted: cfg.localityWeighted },
+      {
+        prioritySet: this.prioritySet,
+        stats: this.stats,
+        localityWeighted: cfg.localityWeighted,
+        zoneAware: cfg.zoneAware,
+        random: deps.lbRandom,
+      },
       (n) => this.stats.gauge(n),
     );
     this.setupHealthAndOutlier(cfg, deps);
@@ -212,6 +226,37 @@ export class Cluster {
     const h = this.lb.chooseHost(ctx);
     if (h === null) this.stats.upstream_cx_none_healthy.inc();
     return h;
+  }
+
+  /**
+   * Zone-aware routing (Envoy's local priority set): `local` is the cluster named by the
+   * bootstrap's cluster_manager.local_cluster_name, `locality` this proxy's node.locality.
+   * ROUND_ROBIN, LEAST_REQUEST and RANDOM then keep priority-0 traffic in the proxy's locality
+   * as far as the upstream's share there allows; the structures follow every membership or
+   * health change of either cluster. `null` turns it off. Hash balancers ignore it, as in Envoy.
+   */
+  setLocalCluster(local: Cluster | null, locality: Locality): void {
+    this.localUnsubscribe?.();
+    this.localUnsubscribe = null;
+    const lb = this.lb;
+    if (!lb.setLocal) return;
+    if (local === null || this.closed) {
+      lb.setLocal(null);
+      return;
+    }
+    lb.setLocal({ prioritySet: local.prioritySet, locality: { ...locality } });
+    if (local !== this) {
+      const listener = (): void => {
+        if (!this.closed) lb.localUpdated?.();
+      };
+      this.localUnsubscribe = local.onUpdated(listener);
+    }
+  }
+
+  /** Subscribes to every rebuild of this cluster's priority set; returns the unsubscribe function. */
+  onUpdated(listener: () => void): () => void {
+    this.updateListeners.add(listener);
+    return () => this.updateListeners.delete(listener);
   }
 
   /** Every host, all priorities. */
@@ -332,6 +377,9 @@ export class Cluster {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.localUnsubscribe?.();
+    this.localUnsubscribe = null;
+    this.updateListeners.clear();
     this.outlierDetector?.close();
     this.healthChecker?.close();
     for (const t of this.dnsTargets) {
@@ -379,6 +427,7 @@ export class Cluster {
     this.stats.membership_degraded.set(degraded);
     this.stats.membership_excluded.set(excluded);
     this.stats.max_host_weight.set(maxWeight);
+    for (const l of this.updateListeners) l();
   }
 
   // ---- initial hosts and DNS ----
@@ -528,10 +577,11 @@ export function parseClusterConfig(decoded: unknown, path: string, issues: Confi
   // common_lb_config
   let healthyPanicThreshold = 50;
   let localityWeighted = false;
+  let zoneAware: ZoneAwareConfig = DEFAULT_ZONE_AWARE;
   const clb = readObject(c, 'common_lb_config', path, issues);
   if (clb) {
     const cp = joinPath(path, 'common_lb_config');
-    rejectUnsupported(clb, cp, ['healthy_panic_threshold', 'locality_weighted_lb_config'], issues);
+    rejectUnsupported(clb, cp, ['healthy_panic_threshold', 'locality_weighted_lb_config', 'zone_aware_lb_config'], issues);
     const hpt = readObject(clb, 'healthy_panic_threshold', cp, issues);
     if (hpt) {
       const hp = joinPath(cp, 'healthy_panic_threshold');
@@ -542,6 +592,25 @@ export function parseClusterConfig(decoded: unknown, path: string, issues: Confi
     if (lwc) {
       rejectUnsupported(lwc, joinPath(cp, 'locality_weighted_lb_config'), [], issues);
       localityWeighted = true;
+    }
+    const zac = readObject(clb, 'zone_aware_lb_config', cp, issues);
+    if (zac) {
+      const zp = joinPath(cp, 'zone_aware_lb_config');
+      if (lwc) issues.push({ path: zp, message: 'zone_aware_lb_config and locality_weighted_lb_config are mutually exclusive' });
+      rejectUnsupported(zac, zp, ['routing_enabled', 'min_cluster_size', 'fail_traffic_on_panic'], issues);
+      let routingEnabled = DEFAULT_ZONE_AWARE.routingEnabled;
+      const re = readObject(zac, 'routing_enabled', zp, issues);
+      if (re) {
+        const rp = joinPath(zp, 'routing_enabled');
+        rejectUnsupported(re, rp, ['value'], issues);
+        // Envoy rounds the Percent to an integer (PROTOBUF_PERCENT_TO_ROUNDED_INTEGER_OR_DEFAULT).
+        routingEnabled = Math.round(readNumber(re, 'value', rp, issues, { min: 0, max: 100 }) ?? 0);
+      }
+      zoneAware = {
+        routingEnabled,
+        minClusterSize: readNumber(zac, 'min_cluster_size', zp, issues, { min: 0, integer: true }) ?? DEFAULT_ZONE_AWARE.minClusterSize,
+        failTrafficOnPanic: readBool(zac, 'fail_traffic_on_panic', zp, issues) ?? false,
+      };
     }
   }
 
@@ -629,6 +698,7 @@ export function parseClusterConfig(decoded: unknown, path: string, issues: Confi
     lb,
     healthyPanicThreshold,
     localityWeighted,
+    zoneAware,
     overprovisioningFactor,
     circuitBreakers,
     http,

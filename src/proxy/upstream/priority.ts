@@ -11,6 +11,8 @@ export class LocalityGroup {
   readonly hosts: Host[] = [];
   healthyHosts: Host[] = [];
   degradedHosts: Host[] = [];
+  /** Hosts excluded from load arithmetic (pending active HC, immediate HC failure). */
+  excludedCount = 0;
   constructor(
     readonly key: string,
     readonly locality: Locality,
@@ -68,15 +70,18 @@ export class HostSet {
     for (const g of this.localities) {
       g.healthyHosts = g.hosts.filter((h) => h.coarseHealth === CoarseHealth.Healthy);
       g.degradedHosts = g.hosts.filter((h) => h.coarseHealth === CoarseHealth.Degraded);
+      g.excludedCount = g.hosts.reduce((n, h) => (h.excluded ? n + 1 : n), 0);
       this.healthyLocalityWeights.push(effectiveLocalityWeight(g, g.healthyHosts.length, overprovisioningFactor));
       this.degradedLocalityWeights.push(effectiveLocalityWeight(g, g.degradedHosts.length, overprovisioningFactor));
     }
   }
 }
 
+/** Envoy's effectiveLocalityWeight: weight × min(1, factor × eligible / (hosts − excluded)). */
 function effectiveLocalityWeight(g: LocalityGroup, eligible: number, overprovisioningFactor: number): number {
-  if (g.hosts.length === 0) return 0;
-  const ratio = eligible / g.hosts.length;
+  const count = g.hosts.length - g.excludedCount;
+  if (count <= 0) return 0;
+  const ratio = eligible / count;
   return g.weight * Math.min(1, (overprovisioningFactor / 100) * ratio);
 }
 
@@ -208,7 +213,8 @@ function distributeLoad(load: number[], availability: number[], totalLoad: numbe
   return [first, totalLoad];
 }
 
-function isHostSetInPanic(hs: HostSet, threshold: number): boolean {
+/** Envoy's isHostSetInPanic: healthy + degraded share of the non-excluded hosts below `threshold` percent. */
+export function isHostSetInPanic(hs: HostSet, threshold: number): boolean {
   const count = hs.hosts.length - hs.excludedHosts.length;
   const healthyPct = count === 0 ? 0 : (100 * hs.healthyHosts.length) / count;
   const degradedPct = count === 0 ? 0 : (100 * hs.degradedHosts.length) / count;

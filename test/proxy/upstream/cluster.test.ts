@@ -154,8 +154,8 @@ test('unsupported and invalid fields are issues naming their paths', () => {
     'clusters[0].load_assignment.endpoints[0].lb_endpoints[0].load_balancing_weight',
   ]);
   assert.deepEqual(paths(staticCluster('x', one, { connect_timeout: 0 })), ['clusters[0].connect_timeout']);
-  assert.deepEqual(paths(staticCluster('x', one, { common_lb_config: { zone_aware_lb_config: {} } })), [
-    'clusters[0].common_lb_config.zone_aware_lb_config',
+  assert.deepEqual(paths(staticCluster('x', one, { common_lb_config: { update_merge_window: 1000 } })), [
+    'clusters[0].common_lb_config.update_merge_window',
   ]);
   assert.deepEqual(paths(staticCluster('x', one, { circuit_breakers: { thresholds: [{ retry_budget: {} }] } })), [
     'clusters[0].circuit_breakers.thresholds[0].retry_budget',

@@ -20,10 +20,12 @@ export interface HashTable {
 }
 
 export abstract class HashLb implements LoadBalancer {
-  private readonly rng = new Rng();
+  private readonly rng: Rng;
   private tables: (HashTable | null)[] = [];
 
-  constructor(protected readonly deps: LbDeps) {}
+  constructor(protected readonly deps: LbDeps) {
+    this.rng = new Rng(deps.random);
+  }
 
   protected abstract build(hosts: NormalizedHost[], minWeight: number, maxWeight: number): HashTable | null;
 

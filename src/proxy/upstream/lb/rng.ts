@@ -1,11 +1,15 @@
 /**
  * The load balancers' source of randomness: uint32 draws, either from Math.random() or, when the
- * caller supplies LbContext.random, a deterministic sequence seeded from it (splitmix32).
+ * caller supplies LbContext.random, a deterministic sequence seeded from it (splitmix32), or an
+ * injected uint32 source (LbDeps.random).
  * One instance per load balancer; `begin` is called once per pick. No allocation.
  */
 export class Rng {
   private state = 0;
   private seeded = false;
+
+  /** `source`: the uint32 generator used when a pick carries no seed (default: Math.random()). */
+  constructor(private readonly source: (() => number) | undefined = undefined) {}
 
   begin(random: number | undefined): void {
     if (random === undefined) {
@@ -21,7 +25,7 @@ export class Rng {
 
   /** A uniformly distributed uint32. */
   next(): number {
-    if (!this.seeded) return Math.floor(Math.random() * 4294967296) >>> 0;
+    if (!this.seeded) return this.source !== undefined ? this.source() >>> 0 : Math.floor(Math.random() * 4294967296) >>> 0;
     if (this.first) {
       // The first draw is the supplied value itself, so callers can reason about it.
       this.first = false;
