@@ -3,6 +3,8 @@
 // worker; nothing refers to /etc or to system paths.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { ProxyName } from './options';
 
 /** Keep-alive settings wide enough that no run ever hits them. */
 const KEEPALIVE_REQUESTS = 1_000_000_000;
@@ -12,9 +14,41 @@ export interface Ports {
   upstream: number;
   weft: number;
   weftAdmin: number;
+  weftPolicies: number;
+  weftPoliciesAdmin: number;
   nginx: number;
   haproxy: number;
 }
+
+/** The port a proxy listens on, and its admin port (Weft targets only). */
+export function proxyPorts(ports: Ports, name: ProxyName): { port: number; admin?: number } {
+  switch (name) {
+    case 'weft':
+      return { port: ports.weft, admin: ports.weftAdmin };
+    case 'weft-policies':
+      return { port: ports.weftPolicies, admin: ports.weftPoliciesAdmin };
+    case 'nginx':
+      return { port: ports.nginx };
+    case 'haproxy':
+      return { port: ports.haproxy };
+  }
+}
+
+/**
+ * Headers by which the weft-policies check sees its filter chain and route at work: the target
+ * route's request_headers_to_add, the header_mutation filter's request and response additions. The
+ * upstream echoes the two request headers back (as x-echo-*) when a request carries them.
+ */
+export const POLICY_HEADERS = {
+  route: { name: 'x-bench-route', value: 'target' },
+  requestMutation: { name: 'x-bench-mutation', value: 'applied' },
+  responseMutation: { name: 'x-bench-policies', value: 'applied' },
+  echoRoute: 'x-echo-route',
+  echoMutation: 'x-echo-mutation',
+} as const;
+
+/** `$http_x_bench_route` for a header name: nginx's variable of a request header. */
+const nginxVar = (header: string) => `$http_${header.replace(/-/g, '_')}`;
 
 function isRoot(): boolean {
   return process.getuid?.() === 0;
@@ -59,19 +93,23 @@ function writeNginx(dir: string, name: string, workerConnections: number, http: 
 }
 
 export function upstreamNginx(dir: string, port: number): string {
+  // add_header with an empty value adds nothing: only requests carrying the headers get the echo.
+  const h = POLICY_HEADERS;
   return writeNginx(
     dir,
     'upstream',
     8192,
     `  server {
     listen 127.0.0.1:${port} backlog=4096;
+    add_header ${h.echoRoute} ${nginxVar(h.route.name)};
+    add_header ${h.echoMutation} ${nginxVar(h.requestMutation.name)};
     location / { return 200 "ok"; }
   }`,
   );
 }
 
-/** nginx as a reverse proxy with a keep-alive upstream pool. */
-function proxyNginxHttp(listen: number, upstream: number): string {
+/** nginx as a reverse proxy with a keep-alive upstream pool; `extra` goes into the location. */
+function proxyNginxHttp(listen: number, upstream: number, extra = ''): string {
   return `  upstream backend {
     server 127.0.0.1:${upstream};
     keepalive 256;
@@ -83,7 +121,7 @@ function proxyNginxHttp(listen: number, upstream: number): string {
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection "";${extra}
     }
   }`;
 }
@@ -93,16 +131,26 @@ export function proxyNginx(dir: string, ports: Ports, maxConns: number): string 
 }
 
 /**
- * A stand-in for Weft while it is being written: nginx on Weft's port, plus an Envoy-like admin
- * listener answering /ready. Used through WEFT_CMD='nginx -e stderr -c {standin_nginx_conf}'.
+ * A stand-in for a Weft target while it is being written: nginx on the target's port, plus an
+ * Envoy-like admin listener answering /ready. Used through WEFT_CMD='nginx -e stderr -c {standin_nginx_conf}'.
+ * The weft-policies stand-in adds the policy headers, so that its start-up check passes too.
  */
-export function standinNginx(dir: string, ports: Ports, maxConns: number): string {
-  const admin = `
+export function standinNginx(dir: string, name: 'weft' | 'weft-policies', ports: Ports, maxConns: number): string {
+  const { port, admin } = proxyPorts(ports, name);
+  const adminServer = `
   server {
-    listen 127.0.0.1:${ports.weftAdmin};
+    listen 127.0.0.1:${admin};
     location = /ready { return 200 "LIVE\\n"; }
   }`;
-  return writeNginx(dir, 'weft-standin', maxConns, proxyNginxHttp(ports.weft, ports.upstream) + admin);
+  const h = POLICY_HEADERS;
+  const extra =
+    name === 'weft-policies'
+      ? `
+      proxy_set_header ${h.route.name} ${h.route.value};
+      proxy_set_header ${h.requestMutation.name} ${h.requestMutation.value};
+      add_header ${h.responseMutation.name} ${h.responseMutation.value};`
+      : '';
+  return writeNginx(dir, `${name}-standin`, maxConns, proxyNginxHttp(port, ports.upstream, extra) + adminServer);
 }
 
 export function haproxyCfg(dir: string, ports: Ports, maxConns: number): string {
@@ -183,5 +231,191 @@ static_resources:
               socket_address: { address: 127.0.0.1, port_value: ${ports.upstream} }
 `,
   );
+  return file;
+}
+
+// ---------------------------------------------------------------------------------------------
+// weft-policies: the same listener with a realistic route table and filter chain, none of which
+// ever fires (fault at 0%, a rate limit never reached, retries configured but never needed).
+
+type Obj = Record<string, unknown>;
+
+const HUNDRED = (numerator: number) => ({ numerator, denominator: 'HUNDRED' });
+const header = (name: string, match: Obj) => ({ name, ...match });
+const exact = (name: string, value: string) => header(name, { string_match: { exact: value } });
+const toCluster = (cluster: string, extra: Obj = {}) => ({ route: { cluster, timeout: '15s', ...extra } });
+const direct = (status: number, body: string) => ({ direct_response: { status, body: { inline_string: body } } });
+const appendHeader = (key: string, value: string) => ({ header: { key, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' });
+
+/** Routes of the two virtual hosts the benchmark's requests never reach (8 each). */
+function otherHostRoutes(host: string, clusters: string[]): Obj[] {
+  const routes: Obj[] = [
+    { name: `${host}-health`, match: { path: '/healthz' }, ...direct(200, 'ok') },
+    { name: `${host}-items`, match: { safe_regex: { regex: '/v[0-9]+/items/[0-9]+' } }, ...toCluster(clusters[0]) },
+    { name: `${host}-grpc`, match: { prefix: '/grpc.', headers: [exact('content-type', 'application/grpc')] }, ...toCluster(clusters[1]) },
+  ];
+  for (let i = 0; routes.length < 7; i++) routes.push({ name: `${host}-svc${i}`, match: { prefix: `/svc${i}/` }, ...toCluster(clusters[i % clusters.length]) });
+  routes.push({ name: `${host}-default`, match: { prefix: '/' }, ...toCluster(clusters[0]) });
+  return routes;
+}
+
+/**
+ * Routes of the virtual host the benchmark's `GET /` lands on (34): a mix of prefix, exact-path,
+ * regex and header matches that all fail for it, then the target route (32nd of 34, with the retry
+ * policy, the timeout and a request header to add), then two more.
+ */
+function benchHostRoutes(): Obj[] {
+  const routes: Obj[] = [
+    { name: 'users', match: { prefix: '/api/v1/users' }, ...toCluster('users') },
+    { name: 'orders', match: { prefix: '/api/v1/orders' }, ...toCluster('orders') },
+    { name: 'payments', match: { prefix: '/api/v1/payments' }, ...toCluster('upstream') },
+    { name: 'api-v2', match: { prefix: '/api/', headers: [exact('x-api-version', '2')] }, ...toCluster('upstream') },
+    { name: 'healthz', match: { path: '/healthz' }, ...direct(200, 'ok') },
+    { name: 'readyz', match: { path: '/readyz' }, ...direct(200, 'ok') },
+    { name: 'items', match: { safe_regex: { regex: '/v[0-9]+/items/[0-9]+' } }, ...toCluster('orders') },
+    { name: 'profile', match: { safe_regex: { regex: '/users/[^/]+/profile' } }, ...toCluster('users') },
+    { name: 'static', match: { prefix: '/static/', case_sensitive: false }, ...toCluster('upstream') },
+  ];
+  const methods = ['POST', 'PUT', 'DELETE', 'PATCH'];
+  for (let i = 0; routes.length < 30; i++) {
+    switch (i % 4) {
+      case 0:
+        routes.push({ name: `svc${i}`, match: { prefix: `/svc${i}/` }, ...toCluster('upstream') });
+        break;
+      case 1:
+        routes.push({ name: `svc${i}-versioned`, match: { safe_regex: { regex: `/svc${i}/v[0-9]+/.*` } }, ...toCluster('orders') });
+        break;
+      case 2:
+        routes.push({ name: `tenant${i}`, match: { prefix: '/', headers: [exact('x-tenant', `tenant-${i}`)] }, ...toCluster('users') });
+        break;
+      default:
+        routes.push({
+          name: `write${i}`,
+          match: { prefix: '/', headers: [exact(':method', methods[(i >> 2) % methods.length]), header('x-canary', { present_match: true })] },
+          ...toCluster('upstream'),
+        });
+    }
+  }
+  routes.push(
+    { name: 'canary', match: { prefix: '/', headers: [header('x-canary', { present_match: true })] }, ...toCluster('orders') },
+    {
+      name: POLICY_HEADERS.route.value,
+      match: {
+        prefix: '/',
+        headers: [exact(':method', 'GET'), header('x-debug', { present_match: true, invert_match: true })],
+      },
+      request_headers_to_add: [appendHeader(POLICY_HEADERS.route.name, POLICY_HEADERS.route.value)],
+      ...toCluster('upstream', {
+        retry_policy: { retry_on: '5xx,reset,connect-failure', num_retries: 2, per_try_timeout: '1s' },
+      }),
+    },
+    { name: 'head', match: { prefix: '/', headers: [exact(':method', 'HEAD')] }, ...toCluster('upstream') },
+    { name: 'not-found', match: { prefix: '/' }, ...direct(404, 'no route') },
+  );
+  return routes;
+}
+
+/** Number of routes of the weft-policies bootstrap, and the target route's place among its host's. */
+export function policyRouteStats(): { routes: number; targetIndex: number; hostRoutes: number } {
+  const bench = benchHostRoutes();
+  return {
+    routes: bench.length + 2 * otherHostRoutes('x', ['a', 'b']).length,
+    targetIndex: bench.findIndex((r) => r.name === POLICY_HEADERS.route.value) + 1,
+    hostRoutes: bench.length,
+  };
+}
+
+function staticCluster(name: string, port: number, extra: Obj = {}): Obj {
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    ...extra,
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }],
+    },
+  };
+}
+
+/**
+ * The weft-policies bootstrap: Weft's benchmark listener with 3 virtual hosts / 50 routes, the fault,
+ * local_ratelimit and header_mutation filters before the router, and a cluster with circuit breakers
+ * (Envoy's default thresholds, spelled out) and outlier detection.
+ */
+export function weftPoliciesBootstrap(dir: string, ports: Ports): string {
+  const h = POLICY_HEADERS;
+  const hcm = {
+    '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+    stat_prefix: 'bench',
+    codec_type: 'AUTO',
+    route_config: {
+      name: 'bench',
+      virtual_hosts: [
+        { name: 'api', domains: ['api.example.com', 'api.example.internal'], routes: otherHostRoutes('api', ['users', 'orders']) },
+        { name: 'mesh', domains: ['*.svc.cluster.local'], routes: otherHostRoutes('mesh', ['orders', 'upstream']) },
+        {
+          name: 'bench',
+          domains: [`127.0.0.1:${ports.weftPolicies}`, `localhost:${ports.weftPolicies}`, 'bench.local'],
+          routes: benchHostRoutes(),
+        },
+      ],
+    },
+    http_filters: [
+      {
+        name: 'envoy.filters.http.fault',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
+          delay: { fixed_delay: '2s', percentage: HUNDRED(0) },
+          abort: { http_status: 503, percentage: HUNDRED(0) },
+        },
+      },
+      {
+        name: 'envoy.filters.http.local_ratelimit',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
+          stat_prefix: 'bench_rl',
+          token_bucket: { max_tokens: 100_000_000, tokens_per_fill: 100_000_000, fill_interval: '1s' },
+          filter_enabled: { runtime_key: 'bench_rl_enabled', default_value: HUNDRED(100) },
+          filter_enforced: { runtime_key: 'bench_rl_enforced', default_value: HUNDRED(100) },
+        },
+      },
+      {
+        name: 'envoy.filters.http.header_mutation',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation',
+          mutations: {
+            request_mutations: [{ append: appendHeader(h.requestMutation.name, h.requestMutation.value) }],
+            response_mutations: [{ append: appendHeader(h.responseMutation.name, h.responseMutation.value) }],
+          },
+        },
+      },
+      { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
+    ],
+  };
+  const bootstrap = {
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: ports.weftPoliciesAdmin } } },
+    static_resources: {
+      listeners: [
+        {
+          name: 'bench',
+          address: { socket_address: { address: '127.0.0.1', port_value: ports.weftPolicies } },
+          filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm }] }],
+        },
+      ],
+      clusters: [
+        staticCluster('upstream', ports.upstream, {
+          circuit_breakers: {
+            thresholds: [{ priority: 'DEFAULT', max_connections: 1024, max_pending_requests: 1024, max_requests: 1024, max_retries: 3 }],
+          },
+          outlier_detection: { consecutive_5xx: 5, interval: '10s', base_ejection_time: '30s' },
+        }),
+        staticCluster('users', ports.upstream),
+        staticCluster('orders', ports.upstream),
+      ],
+    },
+  };
+  const file = join(dir, 'weft-policies-bootstrap.yaml');
+  writeFileSync(file, `# generated by weft bench: weft-policies (routes, filters, retries; none of them fires)\n${stringify(bootstrap)}`);
   return file;
 }

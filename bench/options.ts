@@ -1,8 +1,20 @@
 // Benchmark options: command-line flags, each with an environment-variable twin (flags win).
 import { cpus } from 'node:os';
 
-export const PROXIES = ['weft', 'nginx', 'haproxy'] as const;
+/** Proxies under test, in the order they take turns within a round. */
+export const PROXIES = ['weft', 'weft-policies', 'nginx', 'haproxy'] as const;
 export type ProxyName = (typeof PROXIES)[number];
+export type WeftName = Extract<ProxyName, 'weft' | 'weft-policies'>;
+
+/** Targets run by the Weft binary (Weft's command and admin /ready apply). */
+export function isWeft(name: ProxyName): name is WeftName {
+  return name === 'weft' || name === 'weft-policies';
+}
+
+/** Whether a proxy gets the idle-connection test (weft-policies only measures the filter chain's cost). */
+export function runsIdleTest(name: string): boolean {
+  return name !== 'weft-policies';
+}
 
 export interface Options {
   durationS: number;
@@ -25,7 +37,7 @@ export const USAGE = `usage: node dist/bench/run.js [flags]   (or: npm run bench
   --warmup S         warm-up seconds per proxy            (BENCH_WARMUP, default 1)
   --connections N    connections of the throughput run    (BENCH_CONNECTIONS, default 64)
   --idle-conns N     idle keep-alive connections, 0 = off (BENCH_IDLE_CONNS, default 10000)
-  --proxies LIST     comma list of weft,nginx,haproxy     (BENCH_PROXIES, default all)
+  --proxies LIST     comma list of weft,weft-policies,nginx,haproxy (BENCH_PROXIES, default all)
   --weft-cmd CMD     command that starts Weft             (WEFT_CMD, default: node dist/src/cli/main.js proxy -c {config})
   --proxy-cpu N      core the proxies are pinned to       (BENCH_PROXY_CPU, default 1)
   --load-cpu N       core of wrk, upstream, idle client   (BENCH_LOAD_CPU, default 0)
@@ -117,6 +129,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
 export function budgetSeconds(o: Options): number {
   const runs = o.rounds * (1 + 2 * o.proxies.length);
   const load = runs * (o.durationS + 1) + o.proxies.length * (o.warmupS + 1);
-  const idle = o.idleConns ? o.proxies.length * (5 + o.idleConns / 1000) : 0;
-  return Math.ceil(30 + load + idle);
+  const idle = o.idleConns ? o.proxies.filter(runsIdleTest).length * (5 + o.idleConns / 1000) : 0;
+  // Start-up: each proxy's readiness, plus the validation of the weft-policies bootstrap.
+  const start = 5 * o.proxies.length + (o.proxies.includes('weft-policies') ? 10 : 0);
+  return Math.ceil(30 + start + load + idle);
 }

@@ -74,10 +74,14 @@ export function openFilesLimit(pid: number): number | undefined {
   }
 }
 
-/** Busy CPU of the whole machine in ticks: user+nice+system+steal (interrupt time is left out,
- * since the kernel charges loopback packet work there rather than to our processes). */
-export function machineBusyTicks(): number {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).map(Number);
+/** Busy CPU of the whole machine (no `core`) or of one core, in ticks: user+nice+system+steal
+ * (interrupt time is left out, since the kernel charges loopback packet work there rather than to
+ * our processes). */
+export function machineBusyTicks(core?: number): number {
+  const label = core === undefined ? 'cpu' : `cpu${core}`;
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`${label} `));
+  if (!line) return 0;
+  const f = line.trim().split(/\s+/).map(Number);
   return f[1] + f[2] + f[3] + f[8];
 }
 
@@ -94,6 +98,16 @@ export interface Usage {
   rssAfterMb: number;
   /** CPU used by processes that are not the benchmark's (other work on the machine), % of one core. */
   noisePct: number;
+  /** Of that, what ran on the proxies' core (it takes cycles from the proxy directly), % of the core. */
+  coreNoisePct: number;
+}
+
+/** The proxies' core, and the process trees of ours that run there. */
+export interface CoreWatch {
+  core: number;
+  roots: number[];
+  /** The benchmark itself (and the wrk runs it reaps) runs on that core too. */
+  withSelf: boolean;
 }
 
 /**
@@ -107,18 +121,31 @@ export class UsageMeter {
   private readonly ticks0: number;
   private readonly oursTicks0: number;
   private readonly machine0: number;
+  private readonly onCore: number[];
+  private readonly core0: number;
+  private readonly onCoreTicks0: number;
   private peak = 0;
   private readonly timer: NodeJS.Timeout;
 
-  /** `root` is measured; `ownRoots` are every other process tree the benchmark started. */
-  constructor(root: number, ownRoots: number[], sampleMs = 200) {
+  /**
+   * `root` is measured; `ownRoots` are every other process tree the benchmark started; `core`
+   * names the proxies' core and our trees pinned there (all of ours when it is also the load's).
+   */
+  constructor(root: number, ownRoots: number[], private readonly core?: CoreWatch, sampleMs = 200) {
     this.pids = processTree(root);
     this.ours = [...new Set([...this.pids, ...ownRoots.flatMap((r) => processTree(r))])];
+    this.onCore = core ? [...new Set(core.roots.flatMap((r) => processTree(r)))] : [];
     this.ticks0 = cpuTicks(this.pids);
     this.oursTicks0 = cpuTicks(this.ours) + selfTicks();
     this.machine0 = machineBusyTicks();
+    this.onCoreTicks0 = this.onCoreTicks();
+    this.core0 = core ? machineBusyTicks(core.core) : 0;
     this.sample();
     this.timer = setInterval(() => this.sample(), sampleMs);
+  }
+
+  private onCoreTicks(): number {
+    return cpuTicks(this.onCore) + (this.core?.withSelf ? selfTicks() : 0);
   }
 
   private sample(): number {
@@ -134,7 +161,14 @@ export class UsageMeter {
     const cpu = cpuTicks(this.pids) - this.ticks0;
     const ours = cpuTicks(this.ours) + selfTicks() - this.oursTicks0;
     const machine = machineBusyTicks() - this.machine0;
+    const coreOthers = this.core ? machineBusyTicks(this.core.core) - this.core0 - (this.onCoreTicks() - this.onCoreTicks0) : 0;
     const after = this.sample();
-    return { cpuPct: pct(cpu), rssPeakMb: this.peak, rssAfterMb: after, noisePct: Math.max(0, pct(machine - ours)) };
+    return {
+      cpuPct: pct(cpu),
+      rssPeakMb: this.peak,
+      rssAfterMb: after,
+      noisePct: Math.max(0, pct(machine - ours)),
+      coreNoisePct: Math.min(Math.max(0, pct(coreOthers)), Math.max(0, pct(machine - ours))),
+    };
   }
 }

@@ -1,12 +1,13 @@
 // Readiness polling: a started process is ready when its port answers (TCP or an HTTP check).
 // A process that exits, or does not get ready in time, fails with its output's tail.
 import { connect } from 'node:net';
-import { request } from 'node:http';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import type { Managed } from './processes';
 
 export interface HttpReply {
   status: number;
   body: string;
+  headers: IncomingHttpHeaders;
 }
 
 export function httpGet(port: number, path: string, timeoutMs = 1000): Promise<HttpReply> {
@@ -15,7 +16,7 @@ export function httpGet(port: number, path: string, timeoutMs = 1000): Promise<H
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));

@@ -1,4 +1,5 @@
-// `npm run bench`: Weft, nginx and haproxy side by side in front of one nginx upstream.
+// `npm run bench`: Weft (plain, and with a realistic set of policies), nginx and haproxy side by
+// side in front of one nginx upstream.
 // Progress goes to stderr; the table, the ratios and one JSON line per proxy go to stdout.
 // See bench/README.md.
 import { spawnSync } from 'node:child_process';
@@ -7,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureTools } from './deps';
 import { idleTest } from './idle';
-import { budgetSeconds, parseOptions, USAGE, UsageError, type Options } from './options';
+import { budgetSeconds, parseOptions, runsIdleTest, USAGE, UsageError, type Options } from './options';
+import { describePolicyStats, readPolicyStats } from './policies';
 import { freePorts } from './ports';
 import { ProcessManager } from './processes';
 import { openFilesLimit, UsageMeter, type Usage } from './procstat';
@@ -26,6 +28,8 @@ interface Bench {
   wrkScript: string;
   upstream: Target;
   proxies: Target[];
+  /** Width of the proxy names in progress lines. */
+  nameWidth: number;
 }
 
 function describe(r: WrkResult): string {
@@ -41,14 +45,18 @@ function wrk(b: Bench, port: number, connections: number, durationS: number): Pr
 
 /** Runs wrk against a target while metering `root`'s CPU/RSS and the machine's other load. */
 async function metered(b: Bench, root: number, port: number, connections: number): Promise<[WrkResult, Usage]> {
-  const own = [b.upstream.proc.pid, ...b.proxies.map((p) => p.proc.pid)];
-  const meter = new UsageMeter(root, own);
+  const { proxyCpu, loadCpu } = b.ctx.opts;
+  const proxies = b.proxies.map((p) => p.proc.pid);
+  const own = [b.upstream.proc.pid, ...proxies];
+  const shared = proxyCpu === loadCpu;
+  const meter = new UsageMeter(root, own, { core: proxyCpu, roots: shared ? own : proxies, withSelf: shared });
   const result = await wrk(b, port, connections, b.ctx.opts.durationS);
   return [result, meter.stop()];
 }
 
 function noiseNote(u: Usage): string {
-  return u.noisePct >= NOISY_PCT ? `  (other load on the machine: ${u.noisePct.toFixed(0)}%)` : '';
+  if (u.noisePct < NOISY_PCT) return '';
+  return `  (other load on the machine: ${u.noisePct.toFixed(0)}%, on the proxies' core: ${u.coreNoisePct.toFixed(0)}%)`;
 }
 
 /** One proxy's turn in a round: throughput at N connections (with CPU/RSS), then latency at 1. */
@@ -57,11 +65,12 @@ async function measureProxy(b: Bench, t: Target, s: ProxySamples, label: string)
   const [loaded, usage] = await metered(b, t.proc.pid, t.port, n);
   s.loaded.push(loaded);
   s.usage.push(usage);
-  log(`${label} ${t.name.padEnd(7)} c${n}: ${describe(loaded)}  cpu ${usage.cpuPct.toFixed(0)}%  rss ${usage.rssPeakMb.toFixed(1)} MB${noiseNote(usage)}`);
+  log(`${label} ${t.name.padEnd(b.nameWidth)} c${n}: ${describe(loaded)}  cpu ${usage.cpuPct.toFixed(0)}%  rss ${usage.rssPeakMb.toFixed(1)} MB${noiseNote(usage)}`);
   const [single, u1] = await metered(b, t.proc.pid, t.port, 1);
   s.single.push(single);
   s.noise.push(usage.noisePct, u1.noisePct);
-  log(`${label} ${t.name.padEnd(7)} c1:  ${describe(single)}${noiseNote(u1)}`);
+  s.coreNoise.push(usage.coreNoisePct, u1.coreNoisePct);
+  log(`${label} ${t.name.padEnd(b.nameWidth)} c1:  ${describe(single)}${noiseNote(u1)}`);
 }
 
 async function runRounds(b: Bench, samples: ProxySamples[]): Promise<WrkResult[]> {
@@ -75,7 +84,7 @@ async function runRounds(b: Bench, samples: ProxySamples[]): Promise<WrkResult[]
     const label = `round ${r}/${opts.rounds}`;
     const [d, u] = await metered(b, b.upstream.proc.pid, b.upstream.port, 1);
     direct.push(d);
-    log(`${label} direct  c1:  ${describe(d)}${noiseNote(u)}`);
+    log(`${label} ${'direct'.padEnd(b.nameWidth)} c1:  ${describe(d)}${noiseNote(u)}`);
     for (const [i, t] of b.proxies.entries()) await measureProxy(b, t, samples[i], label);
   }
   return direct;
@@ -84,6 +93,7 @@ async function runRounds(b: Bench, samples: ProxySamples[]): Promise<WrkResult[]
 async function runIdleTests(b: Bench, samples: ProxySamples[]): Promise<void> {
   const { opts, pm } = b.ctx;
   for (const [i, t] of b.proxies.entries()) {
+    if (!runsIdleTest(t.name)) continue;
     const res = await idleTest(pm, {
       port: t.port,
       count: opts.idleConns,
@@ -94,12 +104,21 @@ async function runIdleTests(b: Bench, samples: ProxySamples[]): Promise<void> {
     });
     samples[i].idle = res;
     const errs = Object.entries(res.errors).map(([k, v]) => `${k}=${v}`).join(' ');
-    log(`idle ${t.name.padEnd(7)} ${res.ok}/${res.requested} ok, ${res.open} open in ${res.openMs} ms: rss ${res.rssMb.toFixed(1)} MB${errs ? `  errors: ${errs}` : ''}`);
+    log(`idle ${t.name.padEnd(b.nameWidth)} ${res.ok}/${res.requested} ok, ${res.open} open in ${res.openMs} ms: rss ${res.rssMb.toFixed(1)} MB${errs ? `  errors: ${errs}` : ''}`);
     await sleep(1000); // let the proxy close its side before the next one
   }
 }
 
-async function startAll(ctx: Context): Promise<Omit<Bench, 'wrkScript'>> {
+/** weft-policies' counters: its filter chain ran on every request, and no policy fired. */
+async function readPolicies(b: Bench, samples: ProxySamples[]): Promise<void> {
+  for (const [i, t] of b.proxies.entries()) {
+    if (t.name !== 'weft-policies' || t.admin === undefined) continue;
+    samples[i].policy = await readPolicyStats(t.admin);
+    log(`${t.name} counters: ${samples[i].policy ? describePolicyStats(samples[i].policy!) : 'admin /stats not available'}`);
+  }
+}
+
+async function startAll(ctx: Context): Promise<Omit<Bench, 'wrkScript' | 'nameWidth'>> {
   const upstream = await startUpstream(ctx);
   log(`upstream nginx ready on :${upstream.port} (pid ${upstream.proc.pid})`);
   const proxies: Target[] = [];
@@ -107,16 +126,18 @@ async function startAll(ctx: Context): Promise<Omit<Bench, 'wrkScript'>> {
     const t = await startProxy(ctx, name);
     const fds = openFilesLimit(t.proc.pid);
     log(`${name} ready on :${t.port} (pid ${t.proc.pid}, core ${ctx.opts.proxyCpu}, fd limit ${fds}, idle rss ${t.rssIdleMb.toFixed(1)} MB)`);
-    if (fds !== undefined && fds < ctx.opts.idleConns + 64) log(`warning: ${name}'s fd limit ${fds} is below the idle test's ${ctx.opts.idleConns} connections`);
+    if (fds !== undefined && runsIdleTest(name) && fds < ctx.opts.idleConns + 64) log(`warning: ${name}'s fd limit ${fds} is below the idle test's ${ctx.opts.idleConns} connections`);
     proxies.push(t);
   }
   return { ctx, upstream, proxies };
 }
 
 async function benchmark(ctx: Context): Promise<void> {
-  const b: Bench = { ...(await startAll(ctx)), wrkScript: writeWrkScript(ctx.dir) };
-  const samples: ProxySamples[] = b.proxies.map((t) => ({ name: t.name, loaded: [], single: [], usage: [], noise: [], rssIdleMb: t.rssIdleMb }));
+  const nameWidth = Math.max('direct'.length, ...ctx.opts.proxies.map((p) => p.length));
+  const b: Bench = { ...(await startAll(ctx)), wrkScript: writeWrkScript(ctx.dir), nameWidth };
+  const samples: ProxySamples[] = b.proxies.map((t) => ({ name: t.name, loaded: [], single: [], usage: [], noise: [], coreNoise: [], rssIdleMb: t.rssIdleMb }));
   const direct = await runRounds(b, samples);
+  await readPolicies(b, samples);
   if (ctx.opts.idleConns > 0) await runIdleTests(b, samples);
 
   const n = ctx.opts.connections;
@@ -160,8 +181,8 @@ async function main(): Promise<number> {
   log(`${opts.proxies.join(', ')}: ${opts.rounds} round(s) x ${opts.durationS} s, ${opts.connections} conns, ${opts.idleConns} idle conns; temp dir ${dir}`);
   let code = 0;
   try {
-    const [upstream, weft, weftAdmin, nginx, haproxy] = await freePorts(5);
-    const ports = { upstream, weft, weftAdmin, nginx, haproxy };
+    const [upstream, weft, weftAdmin, weftPolicies, weftPoliciesAdmin, nginx, haproxy] = await freePorts(7);
+    const ports = { upstream, weft, weftAdmin, weftPolicies, weftPoliciesAdmin, nginx, haproxy };
     await benchmark({ pm, opts, dir, ports, tools, nofile: NOFILE, maxConns: opts.idleConns + 1024 });
   } catch (e) {
     if (!pm.shuttingDown) log(`FAILED: ${e instanceof Error ? e.message : String(e)}`);
