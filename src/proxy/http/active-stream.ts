@@ -358,9 +358,17 @@ export class ActiveStream implements RouterDownstream, RouteRequest {
       this.authority = host.hostname;
     }
     route.applyRequestHeaders(headers, info, clusterName);
-    if (route.timeoutMs > 0) headers.set('x-envoy-expected-rq-timeout-ms', String(route.timeoutMs));
+    // x-envoy-upstream-rq-timeout-ms overrides the route timeout for this request, as in Envoy.
+    let timeoutMs = route.timeoutMs;
+    const override = headers.get('x-envoy-upstream-rq-timeout-ms');
+    if (override !== undefined) {
+      headers.remove('x-envoy-upstream-rq-timeout-ms');
+      const n = Number(override);
+      if (Number.isInteger(n) && n >= 0) timeoutMs = n;
+    }
+    if (timeoutMs > 0) headers.set('x-envoy-expected-rq-timeout-ms', String(timeoutMs));
     this.state = State.Routed;
-    this.router = new Router(this, route, cluster, host, hashKey);
+    this.router = new Router(this, route, cluster, host, hashKey, timeoutMs);
   }
 
   // --- decoder filter chain ---
@@ -375,6 +383,9 @@ export class ActiveStream implements RouterDownstream, RouteRequest {
       if (this.state === State.Done || this.state === State.Responding) return;
       if (status === FilterStatus.StopIteration) {
         this.stoppedAt = i;
+        // Body that waited for the headers reaches the filters up to this one (which sees data
+        // while it holds the headers, as in Envoy), and the end of the body if it came.
+        if (start > 0) this.releaseHeld(start);
         return;
       }
     }
@@ -391,7 +402,24 @@ export class ActiveStream implements RouterDownstream, RouteRequest {
 
   continueDecoding(index: number): void {
     if (this.state !== State.Decoding || this.stoppedAt !== index) return;
+    // Body this filter held while it stopped (e.g. a fault delay) goes on with the headers.
+    const own = this.heldByFilter?.get(index);
+    if (own !== undefined) {
+      this.heldByFilter!.delete(index);
+      const later = this.heldForHeaders;
+      this.heldForHeaders = later === null ? own : own.concat(later);
+      for (const c of own) this.heldBytes += c.length;
+    }
     this.decodeHeadersFrom(index + 1);
+  }
+
+  private releaseHeld(start: number): void {
+    const held = this.heldForHeaders;
+    this.heldForHeaders = null;
+    this.heldBytes = 0;
+    if (held !== null) for (const chunk of held) this.passData(start, chunk, false);
+    if (this.requestComplete && this.state === State.Decoding) this.passData(start, EMPTY, true);
+    if (this.state === State.Decoding && this.heldBytes <= this.config.bufferLimitBytes && this.conn.socket.isPaused()) this.conn.socket.resume();
   }
 
   /**
@@ -512,7 +540,8 @@ export class ActiveStream implements RouterDownstream, RouteRequest {
     }
     this.router?.abort();
     this.conn.draining = true;
-    this.localReply(reply.STREAM_IDLE_TIMEOUT);
+    // Envoy (maybeRequestTimeoutCode): 504 once the whole request was received, else 408.
+    this.localReply(this.requestComplete ? { ...reply.STREAM_IDLE_TIMEOUT, status: 504 } : reply.STREAM_IDLE_TIMEOUT);
   }
 
   onMaxStreamDuration(): void {
@@ -523,7 +552,8 @@ export class ActiveStream implements RouterDownstream, RouteRequest {
       return;
     }
     this.router?.abort();
-    this.localReply({ status: 408, body: 'downstream duration timeout', details: 'max_duration_timeout', flag: ResponseFlag.DurationTimeout });
+    const status = this.requestComplete ? 504 : 408; // Envoy's maybeRequestTimeoutCode
+    this.localReply({ status, body: 'downstream duration timeout', details: 'max_duration_timeout', flag: ResponseFlag.DurationTimeout });
   }
 
   // --- RouterDownstream: the response ---

@@ -35,7 +35,8 @@ export interface RouterDownstream {
   /** Returns false when the client cannot take more now (the router pauses the upstream). */
   encodeData(chunk: Buffer): boolean;
   encodeComplete(trailers: HeaderMap | null): void;
-  localReply(r: reply.LocalReply): void;
+  /** `applyRouteHeaders`: the route's response_headers_to_add apply; `extraHeaders` are added. */
+  localReply(r: reply.LocalReply, applyRouteHeaders?: boolean, location?: string, extraHeaders?: ReadonlyArray<readonly [string, string]>): void;
   /** Response bytes already went out: the stream can only be cut (`local`: the proxy's own decision). */
   resetStream(flag: ResponseFlag, details: string, local?: boolean): void;
   pauseReading(): void;
@@ -97,6 +98,9 @@ export class Router implements UpstreamRequestOwner {
   private backoffTimer: NodeJS.Timeout | null = null;
   private shadows: Shadow[] | null = null;
   private readonly hashCtx: { hashKey?: number };
+  /** The request body's framing upstream (see upstreamChunked). */
+  private readonly chunked: boolean;
+  private readonly contentLength: number;
 
   constructor(
     private readonly down: RouterDownstream,
@@ -104,8 +108,12 @@ export class Router implements UpstreamRequestOwner {
     private readonly cluster: UpstreamCluster,
     firstHost: UpstreamHost,
     hashKey: number | undefined,
+    /** The route timeout for this request (0: none), after x-envoy-upstream-rq-timeout-ms. */
+    private readonly timeoutMs: number,
   ) {
     this.hashCtx = hashKey === undefined ? NO_HASH : { hashKey };
+    this.chunked = upstreamChunked(down);
+    this.contentLength = upstreamContentLength(down);
     const base = route.retryPolicy ?? NO_RETRY;
     this.policy = policyForRequest(base, down.headers);
     const needsReplay = this.policy.numRetries > 0 && this.policy.retryOn !== 0 && down.upgrade === undefined;
@@ -148,7 +156,7 @@ export class Router implements UpstreamRequestOwner {
     if (this.shadows !== null) for (const s of this.shadows) s.complete(trailers);
     if (this.phase === Phase.Done || this.phase === Phase.Tunnel) return;
     if (this.headWritten) this.finishUpstreamRequest();
-    const timeout = this.route.timeoutMs;
+    const timeout = this.timeoutMs;
     if (timeout > 0 && this.routeTimer === null) this.routeTimer = setTimeout(onRouteTimeout, timeout, this);
   }
 
@@ -162,6 +170,7 @@ export class Router implements UpstreamRequestOwner {
 
   /** The client went away, or the stream gives up (stream idle timeout, max duration): stop everything. */
   abort(): void {
+    this.cancelShadows();
     if (this.phase === Phase.Done) return;
     if (this.phase === Phase.Tunnel) {
       this.finishTunnel();
@@ -200,8 +209,8 @@ export class Router implements UpstreamRequestOwner {
     if (this.attemptHost !== null) this.cluster.reportConnectSuccess(this.attemptHost);
     if (this.attempts === 1) info.firstUpstreamTxByteMs = performance.now() - info.startMono;
     if (this.route.includeRequestAttemptCount) down.headers.set('x-envoy-attempt-count', String(this.attempts));
-    const framing = down.requestChunked ? Framing.Chunked : Framing.Length;
-    const head = encodeRequestHead(down.method, down.path, down.authority, down.headers, framing, down.requestChunked ? -1 : down.requestContentLength, down.upgrade);
+    const framing = this.chunked ? Framing.Chunked : Framing.Length;
+    const head = encodeRequestHead(down.method, down.path, down.authority, down.headers, framing, this.contentLength, down.upgrade);
     this.headWritten = true;
     const replay = this.body !== null ? this.body.chunks : this.pendingChunks;
     this.pendingChunks = null;
@@ -219,7 +228,7 @@ export class Router implements UpstreamRequestOwner {
 
   private writeBody(chunk: Buffer): boolean {
     const c = this.attempt!.conn!;
-    if (!this.down.requestChunked) return c.write(chunk);
+    if (!this.chunked) return c.write(chunk);
     c.write(chunkHeader(chunk.length));
     c.write(chunk);
     return c.write('\r\n');
@@ -228,7 +237,7 @@ export class Router implements UpstreamRequestOwner {
   private finishUpstreamRequest(): void {
     const c = this.attempt?.conn;
     if (c == null) return;
-    if (this.down.requestChunked) c.write(encodeLastChunk(this.requestTrailers));
+    if (this.chunked) c.write(encodeLastChunk(this.requestTrailers));
     const info = this.down.info;
     info.lastUpstreamTxByteMs = performance.now() - info.startMono;
     if (this.down.upgrade === undefined) c.requestComplete();
@@ -276,11 +285,13 @@ export class Router implements UpstreamRequestOwner {
     this.cluster.reportHttpStatus(host, status);
     if (head.headers.has('x-envoy-immediate-health-check-fail')) this.cluster.reportImmediateHealthCheckFail(host);
     // A retriable answer is dropped (its connection with it) and the request goes again.
-    if (!this.down.responseStarted && this.retriesLeft() && shouldRetryResponse(this.policy, status, head.headers)) {
+    // Without retry budget (max_retries circuit breaker) this answer goes out as it is (UO).
+    if (!this.down.responseStarted && this.retriesLeft() && shouldRetryResponse(this.policy, status, head.headers) && this.retryAllowed()) {
       this.cluster.stats.chargeResponseCode(status);
       recordHostResult(host, status, false);
       this.abortAttempt(false);
-      if (this.scheduleRetry()) return;
+      this.scheduleRetry();
+      return;
     }
     if (this.retriesUsed > 0 && this.policy.retryOn !== 0 && !this.retriesLeft() && shouldRetryResponse(this.policy, status, head.headers)) {
       this.down.info.addFlag(ResponseFlag.UpstreamRetryLimitExceeded);
@@ -355,8 +366,8 @@ export class Router implements UpstreamRequestOwner {
   onRouteTimeout(): void {
     this.routeTimer = null;
     if (this.phase === Phase.Done || this.phase === Phase.Tunnel) return;
+    // (http.<prefix>.downstream_rq_timeout is the connection manager's request_timeout, not this.)
     this.cluster.stats.upstream_rq_timeout.inc();
-    this.down.config.stats.downstream_rq_timeout.inc();
     const host = this.attemptHost;
     if (host !== null) {
       recordHostResult(host, 504, true);
@@ -406,12 +417,17 @@ export class Router implements UpstreamRequestOwner {
     return ok && this.scheduleRetry();
   }
 
+  /** The max_retries circuit breaker has room; if not, counts the overflow (Envoy: UO). */
+  private retryAllowed(): boolean {
+    if (this.cluster.canRetry()) return true;
+    this.cluster.stats.upstream_rq_retry_overflow.inc();
+    this.down.info.addFlag(ResponseFlag.UpstreamOverflow);
+    return false;
+  }
+
   /** Waits out the back-off and starts the next attempt; false if the retry budget is spent. */
   private scheduleRetry(): boolean {
-    if (!this.cluster.canRetry()) {
-      this.cluster.stats.upstream_rq_retry_overflow.inc();
-      return false;
-    }
+    if (!this.retryAllowed()) return false;
     this.cluster.retryStarted();
     this.retryInFlight = true;
     this.retriesUsed++;
@@ -453,7 +469,10 @@ export class Router implements UpstreamRequestOwner {
 
   private fail(r: reply.LocalReply): void {
     this.finish();
-    this.down.localReply(r);
+    // As Envoy's router (modify_headers_): route response headers and, when the virtual host asks
+    // for it, x-envoy-attempt-count go on the router's own replies too.
+    const count = this.route.includeAttemptCountInResponse && this.attempts > 0 ? [['x-envoy-attempt-count', String(this.attempts)] as const] : undefined;
+    this.down.localReply(r, true, undefined, count);
   }
 
   /** Closes the current attempt's accounting; status -1 means the outcome was already recorded. */
@@ -525,6 +544,12 @@ export class Router implements UpstreamRequestOwner {
 
   // --- shadowing ---
 
+  /** Shadows whose request body had not ended are cancelled with the main request. */
+  private cancelShadows(): void {
+    const shadows = this.shadows;
+    if (shadows !== null) for (const s of shadows) s.cancelIfIncomplete();
+  }
+
   private startShadows(): void {
     const policies = this.route.mirrorPolicies;
     if (policies.length === 0) return;
@@ -534,7 +559,7 @@ export class Router implements UpstreamRequestOwner {
       const cluster = down.config.clusters.get(p.cluster);
       if (cluster === undefined) continue;
       const authority = p.disableShadowHostSuffixAppend ? down.authority : shadowAuthority(down.authority);
-      const s = Shadow.start(cluster, down, authority);
+      const s = Shadow.start(cluster, down, authority, this.timeoutMs);
       if (s !== null) (this.shadows ??= []).push(s);
     }
   }
@@ -553,10 +578,13 @@ class Shadow implements UpstreamRequestOwner {
   private trailers: HeaderMap | null = null;
   private readonly chunked: boolean;
 
-  static start(cluster: UpstreamCluster, down: RouterDownstream, authority: string): Shadow | null {
+  /** The route timeout bounds the shadow too (from the end of the request), as in Envoy. */
+  private timer: NodeJS.Timeout | null = null;
+
+  static start(cluster: UpstreamCluster, down: RouterDownstream, authority: string, timeoutMs: number): Shadow | null {
     const host = cluster.chooseHost(NO_HASH);
     if (host === null || !cluster.canSendRequest()) return null;
-    return new Shadow(cluster, host, down, authority);
+    return new Shadow(cluster, host, down, authority, timeoutMs);
   }
 
   private constructor(
@@ -564,10 +592,11 @@ class Shadow implements UpstreamRequestOwner {
     private readonly host: UpstreamHost,
     down: RouterDownstream,
     authority: string,
+    private readonly timeoutMs: number,
   ) {
-    this.chunked = down.requestChunked;
-    const framing = down.requestChunked ? Framing.Chunked : Framing.Length;
-    this.head = encodeRequestHead(down.method, down.path, authority, down.headers, framing, down.requestChunked ? -1 : down.requestContentLength, undefined);
+    this.chunked = upstreamChunked(down);
+    const framing = this.chunked ? Framing.Chunked : Framing.Length;
+    this.head = encodeRequestHead(down.method, down.path, authority, down.headers, framing, upstreamContentLength(down), undefined);
     this.body = new BodyBuffer(down.config.bufferLimitBytes);
     cluster.requestStarted();
     host.activeRequests++;
@@ -582,9 +611,25 @@ class Shadow implements UpstreamRequestOwner {
     else this.body.add(chunk);
   }
 
+  /** The main request was abandoned before its body ended: this copy can never complete. */
+  cancelIfIncomplete(): void {
+    if (this.complete_ || this.finished) return;
+    this.upstream.cancel();
+    this.done();
+  }
+
+  onTimeout(): void {
+    this.timer = null;
+    if (this.finished) return;
+    this.cluster.stats.upstream_rq_timeout.inc();
+    this.upstream.cancel();
+    this.done();
+  }
+
   complete(trailers: HeaderMap | null): void {
     this.complete_ = true;
     this.trailers = trailers;
+    if (this.timeoutMs > 0 && !this.finished) this.timer = setTimeout(onShadowTimeout, this.timeoutMs, this);
     if (this.connected) this.end();
   }
 
@@ -639,11 +684,33 @@ class Shadow implements UpstreamRequestOwner {
   private done(): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     this.cluster.requestFinished();
     this.host.activeRequests--;
     this.cluster.stats.upstream_rq_active.dec();
     this.cluster.stats.upstream_rq_completed.inc();
   }
+}
+
+/**
+ * A chunked request goes upstream chunked, unless a filter buffered the whole body and gave it a
+ * content-length (the buffer filter): then it goes with that length.
+ */
+function upstreamChunked(down: RouterDownstream): boolean {
+  return down.requestChunked && !down.headers.has('content-length');
+}
+
+function upstreamContentLength(down: RouterDownstream): number {
+  if (!down.requestChunked) return down.requestContentLength;
+  const v = down.headers.get('content-length');
+  return v === undefined ? -1 : Number(v);
+}
+
+function onShadowTimeout(s: Shadow): void {
+  s.onTimeout();
 }
 
 function onRouteTimeout(r: Router): void {

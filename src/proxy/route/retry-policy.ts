@@ -151,21 +151,29 @@ export function compileRetryPolicy(rp: Decoded, path: string, issues: ConfigIssu
 
 /**
  * The effective policy for one request: the route's, widened by x-envoy-retry-on,
- * x-envoy-retry-grpc-on and x-envoy-max-retries (which the router then strips).
+ * x-envoy-retry-grpc-on, x-envoy-max-retries and x-envoy-upstream-rq-per-try-timeout-ms (stripped here).
  */
 export function policyForRequest(policy: RetryPolicy, headers: HeaderMap): RetryPolicy {
   const on = headers.get('x-envoy-retry-on');
   const grpcOn = headers.get('x-envoy-retry-grpc-on');
   const max = headers.get('x-envoy-max-retries');
-  if (on === undefined && grpcOn === undefined && max === undefined) return policy;
+  const perTry = headers.get('x-envoy-upstream-rq-per-try-timeout-ms');
+  if (on === undefined && grpcOn === undefined && max === undefined && perTry === undefined) return policy;
   headers.remove('x-envoy-retry-on');
   headers.remove('x-envoy-retry-grpc-on');
   headers.remove('x-envoy-max-retries');
+  headers.remove('x-envoy-upstream-rq-per-try-timeout-ms');
+  const perTryMs = perTry === undefined ? NaN : Number(perTry);
   let retryOn = policy.retryOn;
   if (on !== undefined) retryOn |= parseRetryOn(on);
   if (grpcOn !== undefined) retryOn |= parseRetryOn(grpcOn);
   const n = max === undefined ? NaN : Number(max);
-  return { ...policy, retryOn, numRetries: Number.isInteger(n) && n >= 0 ? n : policy.numRetries };
+  return {
+    ...policy,
+    retryOn,
+    numRetries: Number.isInteger(n) && n >= 0 ? n : policy.numRetries,
+    perTryTimeoutMs: Number.isInteger(perTryMs) && perTryMs >= 0 ? perTryMs : policy.perTryTimeoutMs,
+  };
 }
 
 const GRPC_STATUS_BITS: Record<string, RetryOn> = {
