@@ -1,10 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { HeaderMap } from '../../lib/headers';
 import type { Http1ParseError, MessageHead } from '../codec/http1/parser';
 import { chunkHeader, encodeLastChunk, encodeResponseHead, Framing } from '../codec/http1/encoder';
 import { ResponseFlag, StreamInfo } from '../stream-info';
 import type { MatchedRoute, RouteRequest } from './contracts';
-import { FilterStatus, type FilterCallbacks, type HttpFilter, type LocalReplyOptions } from './filter';
+import { FilterStatus, type HttpFilter, type LocalReplyOptions } from './filter';
+import { FilterHandle, type FilterHost } from './filter-handle';
+import { applyForwardingHeaders, fillConnectionInfo, hasUnderscoreHeader, logStream, type ConnectionAddresses } from './forwarding';
 import type { HcmConfig } from './hcm-config';
 import * as reply from './local-reply';
 import { Router, type RouterDownstream } from './router';
@@ -20,7 +21,7 @@ export interface StreamConnection {
   readonly config: HcmConfig;
   readonly socket: import('node:net').Socket;
   draining: boolean;
-  readonly info: import('./connection-manager').DownstreamConnectionInfo;
+  readonly info: ConnectionAddresses;
   write(data: string | Buffer): boolean;
   waitForDrain(): void;
   streamDone(stream: ActiveStream, keepAlive: boolean): void;
@@ -31,35 +32,6 @@ const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** Bodies up to this size are copied behind the head into one buffer; larger ones are written as they are. */
 const COALESCE_LIMIT = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
-
-function isInternalAddress(ip: string): boolean {
-  return (
-    ip.startsWith('127.') ||
-    ip.startsWith('10.') ||
-    ip.startsWith('192.168.') ||
-    /^172\.(1[6-9]|2\d|3[01])\./.test(ip) ||
-    ip === '::1' ||
-    ip.startsWith('::ffff:127.') ||
-    ip.startsWith('fd')
-  );
-}
-
-export function formatAddress(ip: string, port: number): string {
-  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
-
-export function fillConnectionInfo(info: StreamInfo, c: StreamConnection['info']): void {
-  info.connectionId = c.id;
-  info.downstreamRemoteAddress = formatAddress(c.remoteAddress, c.remotePort);
-  info.downstreamDirectRemoteAddress = info.downstreamRemoteAddress;
-  info.downstreamLocalAddress = formatAddress(c.localAddress, c.localPort);
-}
-
-export function logStream(config: HcmConfig, info: StreamInfo): void {
-  if (info.durationMs < 0) info.durationMs = performance.now() - info.startMono;
-  const logs = config.accessLogs;
-  for (let i = 0; i < logs.length; i++) logs[i].log(info);
-}
 
 const enum State {
   /** Headers are going through the decoder filters. */
@@ -72,42 +44,7 @@ const enum State {
   Done,
 }
 
-/** Per-filter view of the stream, handed to one filter instance. */
-class FilterHandle implements FilterCallbacks {
-  constructor(
-    private readonly stream: ActiveStream,
-    readonly index: number,
-  ) {}
-  get info(): StreamInfo {
-    return this.stream.info;
-  }
-  get request(): RouteRequest {
-    return this.stream;
-  }
-  route(): MatchedRoute | null {
-    return this.stream.currentRoute();
-  }
-  clearRouteCache(): void {
-    this.stream.clearRouteCache();
-  }
-  perRouteConfig<T>(): T | undefined {
-    return this.stream.perRouteConfig(this.index) as T | undefined;
-  }
-  sendLocalReply(status: number, body: string, opts: LocalReplyOptions): void {
-    this.stream.filterLocalReply(status, body, opts);
-  }
-  continueDecoding(): void {
-    this.stream.continueDecoding(this.index);
-  }
-  continueEncoding(): void {
-    // Encoder filters here never hold the response; nothing to resume.
-  }
-  setTimeout(ms: number, fn: () => void): void {
-    this.stream.addTimer(setTimeout(fn, ms));
-  }
-}
-
-export class ActiveStream implements RouterDownstream, RouteRequest {
+export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost {
   readonly info = new StreamInfo();
   method: string;
   path: string;
@@ -227,7 +164,7 @@ export class ActiveStream implements RouterDownstream, RouteRequest {
       headers.remove('expect');
       conn.write(CONTINUE_100);
     }
-    this.mutateForwardingHeaders();
+    this.info.requestId = applyForwardingHeaders(config, headers, conn.info.remoteAddress, this.scheme);
     if (config.maxStreamDurationMs > 0) {
       this.durationTimer = setTimeout(onMaxStreamDuration, config.maxStreamDurationMs, this);
     }
@@ -242,33 +179,6 @@ export class ActiveStream implements RouterDownstream, RouteRequest {
     for (let i = 0; i < factories.length; i++) filters[i] = factories[i].create(new FilterHandle(this, i));
     this.filters = filters;
     this.decodeHeadersFrom(0);
-  }
-
-  /** x-forwarded-for, x-forwarded-proto and x-request-id, as Envoy's connection manager sets them. */
-  private mutateForwardingHeaders(): void {
-    const config = this.config;
-    const headers = this.headers;
-    const remote = this.conn.info.remoteAddress;
-    let external = false;
-    if (config.useRemoteAddress) {
-      external = !isInternalAddress(remote);
-      if (!config.skipXffAppend) {
-        const xff = headers.getJoined('x-forwarded-for');
-        headers.set('x-forwarded-for', xff === undefined ? remote : xff + ',' + remote);
-      }
-      headers.set('x-forwarded-proto', this.scheme);
-      if (external) headers.set('x-envoy-external-address', remote);
-    } else if (!headers.has('x-forwarded-proto')) {
-      headers.set('x-forwarded-proto', this.scheme);
-    }
-    if (config.generateRequestId) {
-      let id = headers.get('x-request-id');
-      if (id === undefined || (external && !config.preserveExternalRequestId)) {
-        id = randomUUID();
-        headers.set('x-request-id', id);
-      }
-      this.info.requestId = id;
-    }
   }
 
   // --- routing ---
@@ -788,8 +698,3 @@ function onMaxStreamDuration(stream: ActiveStream): void {
 }
 
 const NO_HASH: { hashKey?: number } = {};
-
-function hasUnderscoreHeader(headers: HeaderMap): boolean {
-  for (const n of headers.names) if (n.includes('_')) return true;
-  return false;
-}

@@ -3,7 +3,8 @@ import { HeaderMap } from '../../lib/headers';
 import { Http1Parser, ParserMode, type Http1ParseError, type MessageHead, type ParserHandler } from '../codec/http1/parser';
 import { encodeResponseHead, Framing } from '../codec/http1/encoder';
 import { StreamInfo } from '../stream-info';
-import { ActiveStream, fillConnectionInfo, logStream, type StreamConnection } from './active-stream';
+import { ActiveStream, type StreamConnection } from './active-stream';
+import { fillConnectionInfo, logStream, type ConnectionAddresses } from './forwarding';
 import type { HcmConfig } from './hcm-config';
 import * as reply from './local-reply';
 
@@ -14,13 +15,7 @@ import * as reply from './local-reply';
  */
 
 /** Where a downstream connection came from; filled once by the listener. */
-export interface DownstreamConnectionInfo {
-  readonly id: number;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly localAddress: string;
-  readonly localPort: number;
-}
+export type DownstreamConnectionInfo = ConnectionAddresses;
 
 /** Lets the listener track connections for draining and limits. */
 export interface ConnectionOwner {

@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import type { HeaderMap } from '../../lib/headers';
+import type { StreamInfo } from '../stream-info';
+import type { HcmConfig } from './hcm-config';
+
+/** The connection manager's bookkeeping around a request: forwarding headers, addresses, logging. */
+
+export interface ConnectionAddresses {
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+}
+
+function isInternalAddress(ip: string): boolean {
+  return (
+    ip.startsWith('127.') ||
+    ip.startsWith('10.') ||
+    ip.startsWith('192.168.') ||
+    /^172\.(1[6-9]|2\d|3[01])\./.test(ip) ||
+    ip === '::1' ||
+    ip.startsWith('::ffff:127.') ||
+    ip.startsWith('fd')
+  );
+}
+
+export function formatAddress(ip: string, port: number): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+export function fillConnectionInfo(info: StreamInfo, c: ConnectionAddresses): void {
+  info.connectionId = c.id;
+  info.downstreamRemoteAddress = formatAddress(c.remoteAddress, c.remotePort);
+  info.downstreamDirectRemoteAddress = info.downstreamRemoteAddress;
+  info.downstreamLocalAddress = formatAddress(c.localAddress, c.localPort);
+}
+
+export function logStream(config: HcmConfig, info: StreamInfo): void {
+  if (info.durationMs < 0) info.durationMs = performance.now() - info.startMono;
+  const logs = config.accessLogs;
+  for (let i = 0; i < logs.length; i++) logs[i].log(info);
+}
+
+export function hasUnderscoreHeader(headers: HeaderMap): boolean {
+  for (const n of headers.names) if (n.includes('_')) return true;
+  return false;
+}
+
+/**
+ * x-forwarded-for, x-forwarded-proto, x-envoy-external-address and x-request-id, as Envoy's
+ * connection manager sets them. Returns the request id ("" when ids are not generated).
+ */
+export function applyForwardingHeaders(config: HcmConfig, headers: HeaderMap, remote: string, scheme: string): string {
+  let external = false;
+  if (config.useRemoteAddress) {
+    external = !isInternalAddress(remote);
+    if (!config.skipXffAppend) {
+      const xff = headers.getJoined('x-forwarded-for');
+      headers.set('x-forwarded-for', xff === undefined ? remote : xff + ',' + remote);
+    }
+    headers.set('x-forwarded-proto', scheme);
+    if (external) headers.set('x-envoy-external-address', remote);
+  } else if (!headers.has('x-forwarded-proto')) {
+    headers.set('x-forwarded-proto', scheme);
+  }
+  if (!config.generateRequestId) return '';
+  let id = headers.get('x-request-id');
+  if (id === undefined || (external && !config.preserveExternalRequestId)) {
+    id = randomUUID();
+    headers.set('x-request-id', id);
+  }
+  return id;
+}
