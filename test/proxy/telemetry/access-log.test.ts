@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -10,8 +10,14 @@ import { StatsStore } from '../../../src/proxy/telemetry/stats';
 
 const FILE = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
 
+const tmpDirs: string[] = [];
+after(() => {
+  for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
 function tmpFile(name: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-al-'));
+  tmpDirs.push(dir);
   return path.join(dir, name);
 }
 
