@@ -457,6 +457,7 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
   onMaxStreamDuration(): void {
     this.durationTimer = null;
     if (this.state === State.Done || this.state === State.Tunnel) return;
+    this.config.stats.downstream_rq_max_duration_reached.inc();
     if (this.responseStarted) {
       this.resetStream(ResponseFlag.DurationTimeout, 'max_duration_timeout', true);
       return;

@@ -72,6 +72,8 @@ export interface UpstreamCluster extends PoolCluster {
   reportConnectFailure(host: UpstreamHost, timedOut: boolean): void;
   reportTimeout(host: UpstreamHost): void;
   reportConnectSuccess(host: UpstreamHost): void;
+  /** A TCP proxy connected: nothing above TCP will report on this host (Envoy's CONNECT_SUCCESS_FINAL). */
+  reportConnectSuccessFinal(host: UpstreamHost): void;
   /** The upstream answered with x-envoy-immediate-health-check-fail. */
   reportImmediateHealthCheckFail(host: UpstreamHost): void;
 }

@@ -77,6 +77,7 @@ export class HcmStats {
   readonly downstream_rq_too_large: Counter;
   readonly downstream_rq_timeout: Counter;
   readonly downstream_rq_idle_timeout: Counter;
+  readonly downstream_rq_max_duration_reached: Counter;
   readonly downstream_rq_header_timeout: Counter;
   readonly downstream_rq_overload_close: Counter;
   readonly downstream_rq_time: Histogram;
@@ -123,6 +124,7 @@ export class HcmStats {
     this.downstream_rq_too_large = c('downstream_rq_too_large');
     this.downstream_rq_timeout = c('downstream_rq_timeout');
     this.downstream_rq_idle_timeout = c('downstream_rq_idle_timeout');
+    this.downstream_rq_max_duration_reached = c('downstream_rq_max_duration_reached');
     this.downstream_rq_header_timeout = c('downstream_rq_header_timeout');
     this.downstream_rq_overload_close = c('downstream_rq_overload_close');
     this.downstream_rq_time = store.histogram(p + 'downstream_rq_time');

@@ -178,6 +178,7 @@ export class TcpProxySession {
     up.on('connect', () => {
       clearTimeout(timer);
       this.connected = true;
+      cluster.reportConnectSuccessFinal(host);
       this.info.upstreamLocalAddress = `${up.localAddress}:${up.localPort}`;
       this.pipe();
     });
@@ -193,6 +194,8 @@ export class TcpProxySession {
       host.activeRequests--;
       if (!this.connected) {
         ps.upstream_cx_connect_fail.inc();
+        // A client that left while we were connecting says nothing about the host.
+        if (!this.done) cluster.reportConnectFailure(host, this.info.upstreamTransportFailureReason === 'connection timeout');
         if (this.attempts < cfg.maxConnectAttempts && !this.done) {
           this.connect();
           return;

@@ -79,6 +79,9 @@ export class HttpClusterBinding implements UpstreamCluster, PoolLimits {
   reportConnectSuccess(host: UpstreamHost): void {
     this.cluster.outlierDetector?.putResult(host as Host, OutlierResult.LOCAL_ORIGIN_CONNECT_SUCCESS);
   }
+  reportConnectSuccessFinal(host: UpstreamHost): void {
+    this.cluster.outlierDetector?.putResult(host as Host, OutlierResult.LOCAL_ORIGIN_CONNECT_SUCCESS_FINAL);
+  }
   reportImmediateHealthCheckFail(host: UpstreamHost): void {
     this.cluster.hostImmediateHealthCheckFail(host as Host);
   }
