@@ -275,7 +275,7 @@ class FaultFilter implements HttpFilter {
     if (s.upstreamCluster === '') return true;
     const route = this.cb.route();
     if (route === null || route.kind !== 'cluster') return false;
-    return route.pickCluster(this.cb.request, 0) === s.upstreamCluster;
+    return this.cb.upstreamCluster() === s.upstreamCluster;
   }
 
   private delayDuration(headers: HeaderMap): number | undefined {

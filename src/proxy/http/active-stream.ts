@@ -60,6 +60,7 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
   private routeCached = false;
   private random = 0;
   private clusterName: string | null = null;
+  private clusterPicked = false;
   private router: Router | null = null;
   private keepAlive: boolean;
   private responseFraming = Framing.Length;
@@ -195,6 +196,18 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
   clearRouteCache(): void {
     this.routeCached = false;
     this.route = null;
+    this.clusterPicked = false;
+    this.clusterName = null;
+  }
+
+  /** The route's cluster for this request, picked once (weighted clusters draw once per request). */
+  pickedCluster(): string | null {
+    if (!this.clusterPicked) {
+      this.clusterPicked = true;
+      const route = this.currentRoute();
+      this.clusterName = route === null || route.kind !== 'cluster' ? null : route.pickCluster(this, this.random);
+    }
+    return this.clusterName;
   }
 
   perRouteConfig(filterIndex: number): unknown {
@@ -231,14 +244,13 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
       this.localReply({ status: r.status, body: '', details: 'direct_response', flag: ResponseFlag.None }, true, r.location);
       return;
     }
-    const clusterName = route.pickCluster(this, this.random);
+    const clusterName = this.pickedCluster();
     const cluster = clusterName === null ? undefined : config.clusters.get(clusterName);
     if (cluster === undefined) {
       stats.no_cluster.inc();
       this.localReply(reply.clusterNotFound(route.clusterNotFoundResponseCode));
       return;
     }
-    this.clusterName = clusterName;
     info.upstreamCluster = cluster.name;
     stats.rq_total.inc();
 

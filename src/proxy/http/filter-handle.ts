@@ -7,6 +7,7 @@ export interface FilterHost extends RouteRequest {
   readonly info: StreamInfo;
   currentRoute(): MatchedRoute | null;
   clearRouteCache(): void;
+  pickedCluster(): string | null;
   perRouteConfig(filterIndex: number): unknown;
   filterLocalReply(status: number, body: string, opts: LocalReplyOptions): void;
   continueDecoding(filterIndex: number): void;
@@ -30,6 +31,9 @@ export class FilterHandle implements FilterCallbacks {
   }
   clearRouteCache(): void {
     this.stream.clearRouteCache();
+  }
+  upstreamCluster(): string | null {
+    return this.stream.pickedCluster();
   }
   perRouteConfig<T>(): T | undefined {
     return this.stream.perRouteConfig(this.index) as T | undefined;

@@ -39,6 +39,8 @@ export interface FilterCallbacks {
   route(): MatchedRoute | null;
   /** Re-runs route matching before the router (after a filter changed headers or the path). */
   clearRouteCache(): void;
+  /** The cluster the router will send this request to (the weighted pick is made once), or null. */
+  upstreamCluster(): string | null;
   /**
    * This filter's per-route config for the current route (typed_per_filter_config, most specific
    * level wins), compiled by the filter's compilePerRoute; undefined when none.

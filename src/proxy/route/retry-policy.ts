@@ -64,7 +64,6 @@ export interface RetryPolicy {
   readonly numRetries: number;
   /** 0: none (the route timeout alone applies). */
   readonly perTryTimeoutMs: number;
-  readonly perTryIdleTimeoutMs: number;
   readonly baseIntervalMs: number;
   readonly maxIntervalMs: number;
   readonly retriableStatusCodes: ReadonlySet<number>;
@@ -78,7 +77,6 @@ export const NO_RETRY: RetryPolicy = {
   retryOn: 0,
   numRetries: 0,
   perTryTimeoutMs: 0,
-  perTryIdleTimeoutMs: 0,
   baseIntervalMs: 25,
   maxIntervalMs: 250,
   retriableStatusCodes: new Set(),
@@ -93,7 +91,6 @@ const SUPPORTED = [
   'retry_on',
   'num_retries',
   'per_try_timeout',
-  'per_try_idle_timeout',
   'retry_back_off',
   'retriable_status_codes',
   'retriable_headers',
@@ -139,7 +136,6 @@ export function compileRetryPolicy(rp: Decoded, path: string, issues: ConfigIssu
     retryOn,
     numRetries: readNumber(rp, 'num_retries', path, issues, { min: 0, integer: true }) ?? 1,
     perTryTimeoutMs: readNumber(rp, 'per_try_timeout', path, issues, { min: 0 }) ?? 0,
-    perTryIdleTimeoutMs: readNumber(rp, 'per_try_idle_timeout', path, issues, { min: 0 }) ?? 0,
     baseIntervalMs,
     maxIntervalMs,
     retriableStatusCodes: codes,

@@ -143,7 +143,9 @@ export function parseCircuitBreakers(v: unknown, path: string, issues: ConfigIss
     target.max_pending_requests = readNumber(t, 'max_pending_requests', p, issues, u32) ?? target.max_pending_requests;
     target.max_requests = readNumber(t, 'max_requests', p, issues, u32) ?? target.max_requests;
     target.max_retries = readNumber(t, 'max_retries', p, issues, u32) ?? target.max_retries;
-    target.max_connection_pools = readNumber(t, 'max_connection_pools', p, issues, u32) ?? target.max_connection_pools;
+    if (t.max_connection_pools !== undefined) {
+      issues.push({ path: joinPath(p, 'max_connection_pools'), message: 'field is not implemented by Weft yet' });
+    }
     target.track_remaining = readBool(t, 'track_remaining', p, issues) ?? false;
   });
   return out;

@@ -362,7 +362,8 @@ export class Cluster {
       this.stats.update_failure.inc();
       return false;
     }
-    if (parsed.overprovisioningFactor !== undefined) this.prioritySet.overprovisioningFactor = parsed.overprovisioningFactor;
+    // An assignment without a policy goes back to Envoy's default factor.
+    this.prioritySet.overprovisioningFactor = parsed.overprovisioningFactor ?? 140;
     const byPriority: Host[][] = [];
     for (const e of parsed.endpoints) (byPriority[e.priority] ??= []).push(hostFromSpec(e));
     const n = Math.max(byPriority.length, this.prioritySet.hostSets.length);
@@ -377,6 +378,8 @@ export class Cluster {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Whoever waits for this cluster to warm must not wait forever for a cluster that is gone.
+    for (const w of this.initWaiters.splice(0)) w();
     this.localUnsubscribe?.();
     this.localUnsubscribe = null;
     this.updateListeners.clear();

@@ -55,6 +55,10 @@ export class FakeCallbacks implements FilterCallbacks {
   clearRouteCache(): void {
     this.routeCleared++;
   }
+  upstreamCluster(): string | null {
+    const r = this.routeValue;
+    return r === null || r.kind !== 'cluster' ? null : r.pickCluster(this.request, 0);
+  }
   perRouteConfig<T>(): T | undefined {
     return this.perRoute as T | undefined;
   }

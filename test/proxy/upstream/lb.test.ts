@@ -153,7 +153,12 @@ test('RING_HASH: config validation', () => {
     /minimum_ring_size/,
   );
   assert.equal(issuesOf({ ...base, ring_hash_lb_config: { minimum_ring_size: 9000000 } })[0].path, 'clusters[0].ring_hash_lb_config.minimum_ring_size');
-  assert.deepEqual(issuesOf({ ...base, ring_hash_lb_config: { hash_function: 'MURMUR_HASH_2', minimum_ring_size: 64 } }), []);
+  assert.deepEqual(issuesOf({ ...base, ring_hash_lb_config: { hash_function: 'XX_HASH', minimum_ring_size: 64 } }), []);
+  assert.match(
+    issuesOf({ ...base, ring_hash_lb_config: { hash_function: 'MURMUR_HASH_2' } })[0].message,
+    /MURMUR_HASH_2 is not implemented/,
+    'ring positions use one hash whatever is asked: a different choice must not pass silently',
+  );
   const small = build({ ...base, name: 'small', ring_hash_lb_config: { minimum_ring_size: 6, maximum_ring_size: 6 } });
   assert.equal(small.stats.gauges.get('cluster.small.ring_hash_lb.size')!.value, 6);
   small.cluster.close();

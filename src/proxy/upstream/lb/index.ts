@@ -60,7 +60,7 @@ export function parseLbConfig(c: Decoded, path: string, issues: ConfigIssue[]): 
     cfg.ringHash.minimumRingSize = min;
     cfg.ringHash.maximumRingSize = max;
     cfg.ringHash.hashFunction =
-      readEnum<RingHashFunction>(rh, 'hash_function', p, issues, ['XX_HASH', 'MURMUR_HASH_2']) ?? 'XX_HASH';
+      readEnum<RingHashFunction>(rh, 'hash_function', p, issues, ['XX_HASH'], ['MURMUR_HASH_2']) ?? 'XX_HASH';
   }
 
   const mg = readObject(c, 'maglev_lb_config', path, issues);
