@@ -297,7 +297,9 @@ describe('chaos', () => {
     assert.equal(flags.length, 300 - ok);
     const s = await px.stats();
     assert.ok(s['cluster.cflap.upstream_rq_retry'] >= 1, 'retries happened');
-    assert.ok(flappy.count('/flap/') >= 1 && stable.count('/flap/') >= 1, 'both endpoints took traffic');
+    // Whether the flapping host ever got traffic depends on timing (it may be down or ejected each
+    // time it is picked), so only the stable host's share is asserted.
+    assert.ok(stable.count('/flap/') >= 1, 'the stable endpoint took traffic');
     await settled('cflap');
     // Once flapping stopped, the pool's connections are real ones.
     await waitFor(async () => (await px.stat('cluster.cflap.upstream_cx_active')) === stable.open() + flappy.open(), 5000, 'pool matches upstream sockets');

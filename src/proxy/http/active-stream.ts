@@ -330,7 +330,6 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
       this.heldByFilter!.delete(index);
       const later = this.heldForHeaders;
       this.heldForHeaders = later === null ? own : own.concat(later);
-      for (const c of own) this.heldBytes += c.length;
     }
     this.decodeHeadersFrom(index + 1);
   }
@@ -364,14 +363,19 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
         const held = this.heldByFilter?.get(i);
         if (status === FilterStatus.StopIteration) {
           if (chunk.length > 0) {
+            // Copied: the chunk may be a view into a socket read buffer that is about to be reused.
+            const copy = Buffer.from(chunk);
             if (this.heldByFilter === null) this.heldByFilter = new Map();
-            if (held === undefined) this.heldByFilter.set(i, [chunk]);
-            else held.push(chunk);
+            if (held === undefined) this.heldByFilter.set(i, [copy]);
+            else held.push(copy);
+            this.heldBytes += copy.length;
+            if (this.heldBytes > this.config.bufferLimitBytes) this.conn.socket.pause();
           }
           return;
         }
         if (held !== undefined) {
           this.heldByFilter!.delete(i);
+          for (const c of held) this.heldBytes -= c.length;
           held.push(chunk);
           chunk = Buffer.concat(held);
         }

@@ -34,6 +34,11 @@ export class Http1ServerConnection implements ParserHandler, StreamConnection {
   private readonly openedAt = performance.now();
   private durationTimer: NodeJS.Timeout | null = null;
   private headersTimer: NodeJS.Timeout | null = null;
+  private closing = false;
+  /** The socket timer currently runs at stream_idle_timeout for a long-idle stream. */
+  private streamTimerExtended = false;
+  private closeTimer: NodeJS.Timeout | null = null;
+  private drainTimer: NodeJS.Timeout | null = null;
   /** A stream waits for this connection's socket to drain before reading more from upstream. */
   private waitingForDrain = false;
 
@@ -77,15 +82,27 @@ export class Http1ServerConnection implements ParserHandler, StreamConnection {
 
   /** Graceful close: an idle connection closes now, a busy one after its current response. */
   drain(): void {
+    if (this.draining && this.drainTimer !== null) return;
     this.draining = true;
-    if (this.stream === null) this.close(true);
+    if (this.stream === null) {
+      this.close(true);
+      return;
+    }
+    // The response in flight gets drain_timeout to finish; then the connection goes anyway.
+    const ms = this.config.drainTimeoutMs;
+    if (ms > 0 && this.drainTimer === null) this.drainTimer = setTimeout(() => this.socket.destroy(), ms);
   }
 
   close(local: boolean): void {
-    if (this.closed) return;
+    if (this.closed || this.closing) return;
+    this.closing = true;
     if (local) this.config.stats.downstream_cx_destroy_local.inc();
     this.socket.end();
-    this.socket.destroySoon();
+    // A client that stops reading would keep the socket (and what is buffered for it) forever:
+    // Envoy's delayed_close_timeout bounds the wait for the flush.
+    const ms = this.config.delayedCloseTimeoutMs;
+    if (ms > 0) this.closeTimer = setTimeout(() => this.socket.destroy(), ms);
+    else this.socket.destroy();
   }
 
   /** Counts bytes written to the client and reports whether the socket's buffer has room. */
@@ -180,6 +197,8 @@ export class Http1ServerConnection implements ParserHandler, StreamConnection {
     if (this.closed) return;
     this.closed = true;
     this.parser.abort();
+    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    if (this.drainTimer !== null) clearTimeout(this.drainTimer);
     if (this.durationTimer !== null) clearTimeout(this.durationTimer);
     if (this.headersTimer !== null) clearTimeout(this.headersTimer);
     const stats = this.config.stats;
@@ -209,8 +228,15 @@ export class Http1ServerConnection implements ParserHandler, StreamConnection {
     const now = performance.now();
     const stream = this.stream;
     if (stream !== null) {
-      if (this.config.streamIdleTimeoutMs > 0) {
+      const streamIdle = this.config.streamIdleTimeoutMs;
+      if (streamIdle > 0 && (streamIdle <= this.timeoutMs || this.streamTimerExtended)) {
         stream.onStreamIdleTimeout();
+        return;
+      }
+      if (streamIdle > 0) {
+        // The shared timer ran at the shorter idle_timeout: give the stream its own full period.
+        this.streamTimerExtended = true;
+        this.socket.setTimeout(streamIdle);
         return;
       }
     } else if (this.config.idleTimeoutMs > 0 && now - this.idleSince >= this.config.idleTimeoutMs - 1) {
@@ -241,6 +267,10 @@ export class Http1ServerConnection implements ParserHandler, StreamConnection {
     if (this.stream !== stream) return;
     this.stream = null;
     this.idleSince = performance.now();
+    if (this.streamTimerExtended) {
+      this.streamTimerExtended = false;
+      this.socket.setTimeout(this.timeoutMs);
+    }
     if (!keepAlive || this.draining || this.closed) {
       this.close(false);
       return;

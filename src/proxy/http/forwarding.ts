@@ -42,6 +42,27 @@ export function logStream(config: HcmConfig, info: StreamInfo): void {
   for (let i = 0; i < logs.length; i++) logs[i].log(info);
 }
 
+/** Headers Envoy removes from external requests when it is the edge (use_remote_address). */
+const INTERNAL_ONLY_HEADERS: readonly string[] = [
+  'x-envoy-decorator-operation',
+  'x-envoy-downstream-service-cluster',
+  'x-envoy-downstream-service-node',
+  'x-envoy-expected-rq-timeout-ms',
+  'x-envoy-external-address',
+  'x-envoy-force-trace',
+  'x-envoy-internal',
+  'x-envoy-ip-tags',
+  'x-envoy-max-retries',
+  'x-envoy-retriable-header-names',
+  'x-envoy-retriable-status-codes',
+  'x-envoy-retry-grpc-on',
+  'x-envoy-retry-on',
+  'x-envoy-upstream-alt-stat-name',
+  'x-envoy-upstream-rq-per-try-timeout-ms',
+  'x-envoy-upstream-rq-timeout-alt-response',
+  'x-envoy-upstream-rq-timeout-ms',
+];
+
 export function hasUnderscoreHeader(headers: HeaderMap): boolean {
   for (const n of headers.names) if (n.includes('_')) return true;
   return false;
@@ -55,6 +76,12 @@ export function applyForwardingHeaders(config: HcmConfig, headers: HeaderMap, re
   let external = false;
   if (config.useRemoteAddress) {
     external = !isInternalAddress(remote);
+    if (external) {
+      // An edge proxy never lets the outside world steer its routing, retries or timeouts.
+      for (const h of INTERNAL_ONLY_HEADERS) headers.remove(h);
+    } else {
+      headers.set('x-envoy-internal', 'true');
+    }
     if (!config.skipXffAppend) {
       const xff = headers.getJoined('x-forwarded-for');
       headers.set('x-forwarded-for', xff === undefined ? remote : xff + ',' + remote);

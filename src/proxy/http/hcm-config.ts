@@ -10,7 +10,6 @@ export interface HcmConfig {
   readonly accessLogs: readonly AccessLogSink[];
   readonly stats: HcmStats;
   readonly useRemoteAddress: boolean;
-  readonly xffNumTrustedHops: number;
   readonly skipXffAppend: boolean;
   readonly generateRequestId: boolean;
   readonly preserveExternalRequestId: boolean;
@@ -25,6 +24,8 @@ export interface HcmConfig {
   readonly requestHeadersTimeoutMs: number;
   readonly maxConnectionDurationMs: number;
   readonly drainTimeoutMs: number;
+  /** How long a closing connection may take to flush before it is destroyed (0: at once). */
+  readonly delayedCloseTimeoutMs: number;
   /** Upgrade types (lower-case) enabled by upgrade_configs. */
   readonly upgradeTypes: ReadonlySet<string>;
   /** Bytes a stream may buffer (request body awaiting an upstream, or response awaiting a slow reader). */

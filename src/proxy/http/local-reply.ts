@@ -52,6 +52,14 @@ export function upstreamReset(reason: string, flag: ResponseFlag, details: strin
   };
 }
 
+/** The request outgrew the retry buffer while a retry was due (Envoy's 507). */
+export const RETRY_BUFFER_OVERFLOW: LocalReply = {
+  status: 507,
+  body: 'exceeded request buffer limit while retrying upstream',
+  details: 'request_payload_exceeded_retry_buffer_limit',
+  flag: ResponseFlag.None,
+};
+
 export const OVERFLOW = upstreamReset('overflow', ResponseFlag.UpstreamOverflow, 'upstream_reset_before_response_started{overflow}');
 
 export function protocolError(status: number, details: string): LocalReply {

@@ -92,6 +92,7 @@ export class Router implements UpstreamRequestOwner {
   private headWritten = false;
   /** Body chunks that arrived before this attempt's connection was ready. */
   private pendingChunks: Buffer[] | null = null;
+  private pendingBytes = 0;
   private attemptStart = 0;
   private routeTimer: NodeJS.Timeout | null = null;
   private perTryTimer: NodeJS.Timeout | null = null;
@@ -132,10 +133,19 @@ export class Router implements UpstreamRequestOwner {
     }
     if (this.phase === Phase.Done) return;
     if (this.body !== null && !this.body.add(chunk)) {
-      // Too big to replay: no retry from here on; what was kept must still reach this attempt.
-      if (!this.headWritten) this.pendingChunks = this.body.chunks;
-      this.body = null;
       this.cluster.stats.retry_or_shadow_abandoned.inc();
+      if (this.phase === Phase.BackingOff) {
+        // A retry is due but the request no longer fits the replay buffer: Envoy answers 507.
+        this.body = null;
+        this.fail(reply.RETRY_BUFFER_OVERFLOW);
+        return;
+      }
+      // Too big to replay: no retry from here on; what was kept must still reach this attempt.
+      if (!this.headWritten) {
+        this.pendingChunks = this.body.chunks;
+        this.pendingBytes = this.body.bytes;
+      }
+      this.body = null;
     }
     if (this.shadows !== null) for (const s of this.shadows) s.data(chunk);
     if (this.phase !== Phase.Attempting) return;
@@ -145,8 +155,10 @@ export class Router implements UpstreamRequestOwner {
       return;
     }
     if (this.body === null) {
-      // Not kept for replay: hold it only until this attempt connects.
+      // Not kept for replay: hold it only until this attempt connects, reading no further past the limit.
       (this.pendingChunks ??= []).push(Buffer.from(chunk));
+      this.pendingBytes += chunk.length;
+      if (this.pendingBytes > this.down.config.bufferLimitBytes) this.down.pauseReading();
     }
   }
 
@@ -214,6 +226,7 @@ export class Router implements UpstreamRequestOwner {
     this.headWritten = true;
     const replay = this.body !== null ? this.body.chunks : this.pendingChunks;
     this.pendingChunks = null;
+    this.pendingBytes = 0;
     if (replay === null || replay.length === 0) {
       c.write(head);
     } else {
@@ -229,9 +242,12 @@ export class Router implements UpstreamRequestOwner {
   private writeBody(chunk: Buffer): boolean {
     const c = this.attempt!.conn!;
     if (!this.chunked) return c.write(chunk);
+    c.socket.cork();
     c.write(chunkHeader(chunk.length));
     c.write(chunk);
-    return c.write('\r\n');
+    const ok = c.write('\r\n');
+    c.socket.uncork();
+    return ok;
   }
 
   private finishUpstreamRequest(): void {
@@ -280,6 +296,13 @@ export class Router implements UpstreamRequestOwner {
 
   onUpstreamHeaders(head: MessageHead): void {
     if (this.phase !== Phase.Attempting) return;
+    if (head.upgrade && this.down.upgrade === undefined) {
+      // 101 to a request that asked for no upgrade: the upstream is not speaking HTTP/1.1 to us.
+      this.cluster.stats.upstream_rq_rx_reset.inc();
+      this.abortAttempt(true);
+      this.fail(reply.upstreamReset('protocol error', ResponseFlag.UpstreamProtocolError, 'upstream_reset_before_response_started{protocol_error}', 502));
+      return;
+    }
     const status = head.status;
     const host = this.attemptHost!;
     this.cluster.reportHttpStatus(host, status);
@@ -435,6 +458,7 @@ export class Router implements UpstreamRequestOwner {
     this.cluster.stats.upstream_rq_retry_backoff_exponential.inc();
     this.phase = Phase.BackingOff;
     this.attempt = null;
+    this.headWritten = false;
     const wait = backoffMs(this.policy, this.retriesUsed, Math.random());
     this.backoffTimer = setTimeout(onBackoffDone, wait, this);
     return true;
@@ -515,6 +539,7 @@ export class Router implements UpstreamRequestOwner {
 
   private finish(): void {
     if (this.phase === Phase.Done) return;
+    if (!this.requestComplete) this.cancelShadows();
     if (this.phase === Phase.BackingOff && this.retryInFlight) {
       this.retryInFlight = false;
       this.cluster.retryFinished();

@@ -89,7 +89,12 @@ class CompiledNetworkChain implements NetworkFilterChain {
     for (const limit of this.limits) {
       if (!limit.tryAcquire()) {
         for (const t of taken) t.release();
-        if (limit.delayMs > 0) setTimeout(() => socket.destroy(), limit.delayMs);
+        if (limit.delayMs > 0) {
+          // Held open for the delay: a client reset meanwhile must not become an uncaught error.
+          socket.on('error', () => undefined);
+          socket.pause();
+          setTimeout(() => socket.destroy(), limit.delayMs);
+        }
         else socket.destroy();
         onClosed();
         return null;

@@ -16,7 +16,6 @@ const SUPPORTED = [
   'http_filters',
   'access_log',
   'use_remote_address',
-  'xff_num_trusted_hops',
   'skip_xff_append',
   'generate_request_id',
   'preserve_external_request_id',
@@ -31,7 +30,6 @@ const SUPPORTED = [
   'drain_timeout',
   'delayed_close_timeout',
   'upgrade_configs',
-  'stream_error_on_invalid_http_message',
 ];
 
 const DEFAULT_SERVER_NAME = 'envoy';
@@ -89,7 +87,6 @@ export function compileHttpConnectionManager(cfg: Decoded, path: string, issues:
     accessLogs: deps.compileAccessLogs(readArray(cfg, 'access_log', path, issues), joinPath(path, 'access_log')),
     stats: new HcmStats(deps.stats, statPrefix),
     useRemoteAddress: readBool(cfg, 'use_remote_address', path, issues) ?? false,
-    xffNumTrustedHops: readNumber(cfg, 'xff_num_trusted_hops', path, issues, { min: 0, integer: true }) ?? 0,
     skipXffAppend: readBool(cfg, 'skip_xff_append', path, issues) ?? false,
     generateRequestId: readBool(cfg, 'generate_request_id', path, issues) ?? true,
     preserveExternalRequestId: readBool(cfg, 'preserve_external_request_id', path, issues) ?? false,
@@ -102,6 +99,7 @@ export function compileHttpConnectionManager(cfg: Decoded, path: string, issues:
     requestHeadersTimeoutMs: readNumber(cfg, 'request_headers_timeout', path, issues, { min: 0 }) ?? 0,
     maxConnectionDurationMs: readNumber(common, 'max_connection_duration', cp, issues, { min: 0 }) ?? 0,
     drainTimeoutMs: readNumber(cfg, 'drain_timeout', path, issues, { min: 0 }) ?? 5000,
+    delayedCloseTimeoutMs: readNumber(cfg, 'delayed_close_timeout', path, issues, { min: 0 }) ?? 1000,
     upgradeTypes,
     bufferLimitBytes: deps.bufferLimitBytes,
     rejectHeadersWithUnderscores: underscores === 'REJECT_REQUEST',

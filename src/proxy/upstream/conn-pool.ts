@@ -144,6 +144,7 @@ export class UpstreamConnection implements ParserHandler {
     this.responseKeepAlive = true;
     this.requestsServed++;
     this.parser.expectNoBody(stream.expectsNoBody);
+    this.parser.resume();
   }
 
   /** Writes request bytes; returns false when the caller should wait for onUpstreamDrain. */
@@ -168,7 +169,7 @@ export class UpstreamConnection implements ParserHandler {
   /** The request has been fully written. */
   requestComplete(): void {
     this.requestDone = true;
-    if (this.responseDone) this.exchangeDone();
+    if (this.responseDone && !this.closed) this.exchangeDone();
   }
 
   /** Switches to a raw byte tunnel (after a 101 response). */
@@ -191,6 +192,16 @@ export class UpstreamConnection implements ParserHandler {
     if (this.closed) return;
     this.closed = true;
     this.parser.abort();
+    if (!this.connected) {
+      // Still connecting (pool closed, host removed): no 'connect' will come to settle the accounting.
+      if (this.connectTimer !== null) {
+        clearTimeout(this.connectTimer);
+        this.connectTimer = null;
+      }
+      this.socket.destroy();
+      this.pool.onConnectAbandoned(this);
+      return;
+    }
     const stats = this.pool.cluster.poolStats;
     stats.upstream_cx_destroy.inc();
     if (local) stats.upstream_cx_destroy_local.inc();
@@ -211,16 +222,15 @@ export class UpstreamConnection implements ParserHandler {
   onMessageComplete(trailers: HeaderMap | null): void {
     this.responseDone = true;
     const stream = this.stream;
-    if (this.requestDone) {
-      this.exchangeDone();
-      stream?.onResponseComplete(trailers);
-      return;
-    }
-    // The upstream answered before the whole request was sent: the rest of the request can never
-    // be framed on this connection again, so it is closed once the response is relayed.
+    // The exchange is over for the stream; whether the connection can serve another is decided
+    // after this read has been fully parsed (see onData), never from inside the parser.
     this.stream = null;
     stream?.onResponseComplete(trailers);
-    this.destroy(true);
+    if (!this.requestDone) {
+      // The upstream answered before the whole request was sent: the rest of the request can never
+      // be framed on this connection again.
+      this.destroy(true);
+    }
   }
 
   onParseError(err: Http1ParseError): void {
@@ -233,6 +243,12 @@ export class UpstreamConnection implements ParserHandler {
 
   private exchangeDone(): void {
     this.stream = null;
+    if (this.parser.bufferedBytes > 0) {
+      // Bytes after a complete response: the upstream broke framing. Never reuse this connection.
+      this.pool.cluster.poolStats.upstream_cx_protocol_error.inc();
+      this.destroy(true);
+      return;
+    }
     const max = this.pool.cluster.maxRequestsPerConnection;
     if (!this.responseKeepAlive || this.closed) {
       this.destroy(true);
@@ -275,6 +291,7 @@ export class UpstreamConnection implements ParserHandler {
     stream.beginBatch();
     this.parser.execute(data);
     stream.endBatch();
+    if (this.responseDone && this.requestDone && !this.closed) this.exchangeDone();
   }
 
   private onEnd(): void {
@@ -283,7 +300,8 @@ export class UpstreamConnection implements ParserHandler {
       this.stream.onResponseComplete(null);
       return;
     }
-    if (this.stream !== null && this.parser.finish() && this.responseDone) return;
+    // A close-delimited body ends here (finish() completes it); otherwise onClose reports the reset.
+    if (this.stream !== null) this.parser.finish();
     this.socket.end();
   }
 
@@ -404,6 +422,10 @@ export class Http1ConnectionPool {
   onConnected(conn: UpstreamConnection): void {
     this.connecting.delete(conn);
     this.assignOrIdle(conn);
+  }
+
+  onConnectAbandoned(conn: UpstreamConnection): void {
+    if (this.connecting.delete(conn)) this.forget();
   }
 
   onConnectFailed(conn: UpstreamConnection, reason: PoolFailure, detail: string): void {

@@ -14,7 +14,7 @@ const STATUS_TEXT: Record<number, string> = {
   415: 'Unsupported Media Type', 421: 'Misdirected Request', 426: 'Upgrade Required',
   429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
   501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
-  505: 'HTTP Version Not Supported',
+  505: 'HTTP Version Not Supported', 507: 'Insufficient Storage',
 };
 
 export function statusText(status: number): string {

@@ -290,7 +290,9 @@ export class Http1Parser {
 
   private finishMessage(trailers: HeaderMap | null): void {
     this.state = State.Done;
-    if (this.mode === ParserMode.Request) this.paused = true;
+    // One message at a time in both directions: bytes after it wait until resume(). For responses
+    // that means the connection's owner sees them (bufferedBytes) before reusing the connection.
+    this.paused = true;
     this.handler.onMessageComplete(trailers);
   }
 
