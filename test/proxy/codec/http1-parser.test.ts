@@ -207,3 +207,17 @@ test('fuzz: random, mutated and truncated input never throws and never hangs the
     }
   }
 });
+
+test('a large head trickling in byte by byte parses, and a bare LF inside it is still caught', async () => {
+  const big = 'GET /t HTTP/1.1\r\nHost: h\r\nX-Big: ' + 'b'.repeat(7000) + '\r\n\r\n';
+  const c = await parse(big, ParserMode.Request, 1);
+  assert.equal(c.error, null);
+  assert.equal(c.messages[0].head.headers.get('x-big')?.length, 7000);
+  const bad = await parse('GET /t HTTP/1.1\r\nHost: h\r\nX-A: 1\nX-B: 2\r\n\r\n', ParserMode.Request, 3);
+  assert.equal(bad.error?.status, 400);
+  const truncated = new Collector(ParserMode.Request);
+  truncated.parser.execute(Buffer.from('GET /t HTTP/1.1\r\nHost: h\r\n'));
+  truncated.parser.execute(Buffer.from('X-A: 1\r\n'));
+  assert.equal(truncated.parser.finish(), false, 'a head cut short is not a clean end');
+  assert.ok(truncated.parser.bufferedBytes > 0);
+});

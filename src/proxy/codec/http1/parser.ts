@@ -119,6 +119,10 @@ export class Http1Parser {
   private state = State.Head;
   /** Unconsumed bytes waiting for more data (an incomplete head, chunk line or a paused tail). */
   private pending: Buffer | null = null;
+  /** A head arriving in pieces (see addHeadChunk). */
+  private headChunks: Buffer[] | null = null;
+  private headLength = 0;
+  private headTail: Buffer = Buffer.alloc(0);
   private remaining = 0;
   private paused = false;
   private chunkLine = '';
@@ -144,7 +148,7 @@ export class Http1Parser {
 
   /** Bytes held back while paused (pipelined requests not yet started). */
   get bufferedBytes(): number {
-    return this.pending === null ? 0 : this.pending.length;
+    return (this.pending === null ? 0 : this.pending.length) + (this.headChunks === null ? 0 : this.headLength);
   }
 
   /** Stops delivering messages after the current one completes; bytes are held until resume(). */
@@ -176,7 +180,11 @@ export class Http1Parser {
   execute(data: Buffer): void {
     if (this.state === State.Error) return;
     let buf = data;
-    if (this.pending !== null) {
+    if (this.headChunks !== null) {
+      const whole = this.addHeadChunk(data);
+      if (whole === null) return;
+      buf = whole;
+    } else if (this.pending !== null) {
       buf = Buffer.concat([this.pending, data]);
       this.pending = null;
     }
@@ -263,7 +271,7 @@ export class Http1Parser {
       this.finishMessage(null);
       return true;
     }
-    return !this.inMessage && (this.pending === null || this.pending.length === 0 || this.paused);
+    return !this.inMessage && this.headChunks === null && (this.pending === null || this.pending.length === 0 || this.paused);
   }
 
   /** Tells the response parser that the request it answers was HEAD (or a 2xx CONNECT). */
@@ -280,6 +288,7 @@ export class Http1Parser {
   abort(): void {
     this.state = State.Error;
     this.pending = null;
+    this.headChunks = null;
   }
 
   private fail(status: number, details: string, message: string): void {
@@ -310,7 +319,10 @@ export class Http1Parser {
       // An incomplete head is checked early so that garbage and bare-LF heads are answered now
       // rather than waiting for a CRLFCRLF that may never come.
       if (this.mode === ParserMode.Request && !this.plausibleHeadPrefix(buf, pos)) return -1;
-      this.pending = pos === 0 ? buf : buf.subarray(pos);
+      const part = Buffer.from(buf.subarray(pos));
+      this.headChunks = [part];
+      this.headLength = part.length;
+      this.headTail = part.subarray(Math.max(0, part.length - 3));
       return -1;
     }
     if (end - pos > this.limits.maxHeaderBytes) {
@@ -335,6 +347,39 @@ export class Http1Parser {
     if (noBody && this.state !== State.Done) this.state = State.Done;
     if (this.state === State.Done) this.finishMessage(null);
     return bodyStart;
+  }
+
+  /**
+   * Adds bytes to a head still waiting for its CRLFCRLF. Only the new bytes (with the three before
+   * them) can complete it, so a head trickling in byte by byte costs linear, not quadratic, work.
+   * Returns the whole head buffer once complete, or null while more is needed (or on error).
+   */
+  private addHeadChunk(data: Buffer): Buffer | null {
+    const chunks = this.headChunks!;
+    const window = Buffer.concat([this.headTail, data]);
+    if (this.mode === ParserMode.Request) {
+      // Every LF among the new bytes must follow a CR (the tail supplies the byte before the first).
+      for (let lf = window.indexOf(10, this.headTail.length); lf !== -1; lf = window.indexOf(10, lf + 1)) {
+        if (lf === 0 || window[lf - 1] !== 13) {
+          this.headChunks = null;
+          this.fail(400, 'http1.codec_error', 'bare LF is not allowed');
+          return null;
+        }
+      }
+    }
+    chunks.push(Buffer.from(data));
+    this.headLength += data.length;
+    if (window.indexOf(CRLFCRLF) === -1) {
+      if (this.headLength > this.limits.maxHeaderBytes) {
+        this.headChunks = null;
+        this.fail(431, 'http1.headers_too_large', 'headers exceed the size limit');
+        return null;
+      }
+      this.headTail = window.subarray(Math.max(0, window.length - 3));
+      return null;
+    }
+    this.headChunks = null;
+    return Buffer.concat(chunks, this.headLength);
   }
 
   /** Fails the message if the start of an incomplete request head is already invalid. */
