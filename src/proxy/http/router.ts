@@ -598,6 +598,7 @@ class Shadow implements UpstreamRequestOwner {
   private readonly upstream: UpstreamRequest;
   private readonly head: string;
   private readonly body: BodyBuffer;
+  private readonly bufferLimit: number;
   private connected = false;
   private complete_ = false;
   private trailers: HeaderMap | null = null;
@@ -622,7 +623,8 @@ class Shadow implements UpstreamRequestOwner {
     this.chunked = upstreamChunked(down);
     const framing = this.chunked ? Framing.Chunked : Framing.Length;
     this.head = encodeRequestHead(down.method, down.path, authority, down.headers, framing, upstreamContentLength(down), undefined);
-    this.body = new BodyBuffer(down.config.bufferLimitBytes);
+    this.bufferLimit = down.config.bufferLimitBytes;
+    this.body = new BodyBuffer(this.bufferLimit);
     cluster.requestStarted();
     host.activeRequests++;
     cluster.stats.upstream_rq_total.inc();
@@ -632,8 +634,22 @@ class Shadow implements UpstreamRequestOwner {
   }
 
   data(chunk: Buffer): void {
-    if (this.connected) this.write(chunk);
-    else this.body.add(chunk);
+    if (this.finished) return;
+    if (!this.connected) {
+      if (!this.body.add(chunk)) this.abandon();
+      return;
+    }
+    this.write(chunk);
+    // A mirror that cannot keep up is dropped rather than buffered without bound.
+    const c = this.upstream.conn;
+    if (c !== null && c.writableLength > this.bufferLimit) this.abandon();
+  }
+
+  private abandon(): void {
+    if (this.finished) return;
+    this.cluster.stats.retry_or_shadow_abandoned.inc();
+    this.upstream.cancel();
+    this.done();
   }
 
   /** The main request was abandoned before its body ended: this copy can never complete. */
@@ -676,11 +692,7 @@ class Shadow implements UpstreamRequestOwner {
   }
 
   onUpstreamConnected(): void {
-    if (this.body.overflowed) {
-      this.upstream.cancel();
-      this.done();
-      return;
-    }
+    if (this.finished) return;
     this.connected = true;
     this.upstream.conn!.write(this.head);
     for (const chunk of this.body.chunks) this.write(chunk);
