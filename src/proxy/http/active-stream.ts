@@ -548,18 +548,19 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
       } else {
         this.conn.socket.cork();
         this.conn.write(head);
-        ok = this.conn.write(chunk);
+        ok = this.conn.write(Buffer.from(chunk));
         this.conn.socket.uncork();
       }
     } else if (this.responseFraming === Framing.Chunked) {
+      // Upstream bytes live in a shared read buffer: what a write may keep must be a copy.
       const socket = this.conn.socket;
       socket.cork();
       this.conn.write(chunkHeader(chunk.length));
-      this.conn.write(chunk);
+      this.conn.write(Buffer.from(chunk));
       ok = this.conn.write('\r\n');
       socket.uncork();
     } else {
-      ok = this.conn.write(chunk);
+      ok = this.conn.write(Buffer.from(chunk));
     }
     if (!ok) this.conn.waitForDrain();
     return ok;

@@ -93,6 +93,8 @@ export interface PendingRequest {
   cancel(): void;
 }
 
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 export class UpstreamConnection implements ParserHandler {
   readonly socket: net.Socket;
   private readonly parser: Http1Parser;
@@ -117,10 +119,18 @@ export class UpstreamConnection implements ParserHandler {
       maxHeaderBytes: cluster.maxResponseHeaderBytes,
       maxHeaderCount: cluster.maxResponseHeaderCount,
     });
-    const socket = net.connect({ host: host.address, port: host.port, noDelay: true });
+    // Reads land in one shared buffer and are parsed before the next read: no allocation and no
+    // Readable-stream machinery per read. Whatever outlives the read is copied (parser.pending,
+    // bodies that cannot be written at once).
+    const socket = net.connect({
+      host: host.address,
+      port: host.port,
+      noDelay: true,
+      onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => this.onRead(n, buf) },
+    });
     this.socket = socket;
     socket.on('connect', () => this.onConnect());
-    socket.on('data', (d: Buffer) => this.onData(d));
+
     socket.on('end', () => this.onEnd());
     socket.on('error', (e: Error) => this.onError(e));
     socket.on('close', () => this.onClose());
@@ -276,6 +286,11 @@ export class UpstreamConnection implements ParserHandler {
     this.closed = true;
     this.socket.destroy();
     this.pool.onConnectFailed(this, PoolFailure.Timeout, 'connection timeout');
+  }
+
+  private onRead(n: number, buf: Uint8Array): boolean {
+    this.onData((buf as Buffer).subarray(0, n));
+    return true;
   }
 
   private onData(data: Buffer): void {

@@ -192,7 +192,7 @@ export class Http1Parser {
     const len = buf.length;
     while (pos < len) {
       if (this.paused && (this.state === State.Done || this.state === State.Head)) {
-        this.pending = buf.subarray(pos);
+        this.pending = Buffer.from(buf.subarray(pos));
         return;
       }
       switch (this.state) {
@@ -232,7 +232,7 @@ export class Http1Parser {
         }
         case State.ChunkDataEnd: {
           if (len - pos < 2) {
-            this.pending = buf.subarray(pos);
+            this.pending = Buffer.from(buf.subarray(pos));
             return;
           }
           if (buf[pos] !== 13 || buf[pos + 1] !== 10) {
@@ -590,7 +590,7 @@ export class Http1Parser {
         this.fail(400, 'http1.invalid_chunk_size', 'chunk size line too long');
         return -1;
       }
-      this.pending = buf.subarray(pos);
+      this.pending = Buffer.from(buf.subarray(pos));
       return -1;
     }
     if (eol === pos || buf[eol - 1] !== 13) {
@@ -623,7 +623,7 @@ export class Http1Parser {
         this.fail(431, 'http1.headers_too_large', 'trailers exceed the size limit');
         return -1;
       }
-      this.pending = buf.subarray(pos);
+      this.pending = Buffer.from(buf.subarray(pos));
       return -1;
     }
     if (eol === pos || buf[eol - 1] !== 13) {
