@@ -28,7 +28,8 @@ import {
   type HttpFilterFactory,
   type HttpFilterType,
 } from '../http/filter';
-import { checkMutableHeaderName, checkPerRouteType, compileHeaderValueOption, HeaderAdd } from './common';
+import { checkMutableHeaderName, checkPerRouteType } from './common';
+import { compileHeaderValueOption, HeaderAdd } from '../route/header-value-option';
 
 export const HEADER_MUTATION_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation';
 export const HEADER_MUTATION_PER_ROUTE_TYPE_URL =
@@ -93,7 +94,7 @@ function compileMutationList(obj: Decoded, field: string, path: string, issues: 
       if (checkMutableHeaderName(name, joinPath(p, 'remove'), issues)) out.push(name);
     } else if (set[0] === 'append') {
       const a = readObject(m, 'append', p, issues);
-      const h = a ? compileHeaderValueOption(a, joinPath(p, 'append'), issues) : undefined;
+      const h = a ? compileHeaderValueOption(a, joinPath(p, 'append'), issues, checkMutableHeaderName) : undefined;
       if (h) out.push(h);
     } else {
       const r = readObject(m, 'remove_on_match', p, issues);
