@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { address, bootstrap, fileAccessLog, HCM_TYPE, ROUTER, startProxy, staticCluster, tempDir, waitFor, within, type RunningProxy } from '../helpers/proxy';
+import { bootstrap, fileAccessLog, httpListener, startProxy, staticCluster, tempDir, waitFor, within, type RunningProxy } from '../helpers/proxy';
 import { getRequest, hasResponses, parseResponses, rawExchange } from '../helpers/raw';
 import { keyedScript, LOG, logFor, send, startScriptedUpstream, waitQuiescent, type ScriptedUpstream } from '../helpers/scripted';
 
@@ -19,27 +19,10 @@ describe('timeouts', () => {
   const port = (l: string): number => px.ports[l];
 
   function listener(name: string, routes: object[], hcmExtra: object = {}): object {
-    return {
-      name,
-      address: address(0),
-      filter_chains: [
-        {
-          filters: [
-            {
-              name: 'envoy.filters.network.http_connection_manager',
-              typed_config: {
-                '@type': HCM_TYPE,
-                stat_prefix: name,
-                route_config: { name: 'r', virtual_hosts: [{ name: 'all', domains: ['*'], routes }] },
-                http_filters: [ROUTER],
-                access_log: [fileAccessLog(log, LOG)],
-                ...hcmExtra,
-              },
-            },
-          ],
-        },
-      ],
-    };
+    return httpListener(name, { name: 'r', virtual_hosts: [{ name: 'all', domains: ['*'], routes }] }, {
+      access_log: [fileAccessLog(log, LOG)],
+      ...hcmExtra,
+    });
   }
 
   before(async () => {
