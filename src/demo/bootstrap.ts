@@ -73,7 +73,7 @@ export function sidecarBootstrap(w: DemoWorkload, xds: HostPort): object {
  * and forwarding everything to the front workload's sidecar ingress (as a Kubernetes ingress
  * would forward to a Service). It generates the x-request-id every hop then propagates.
  */
-export function edgeBootstrap(listen: HostPort, admin: HostPort, front: HostPort): object {
+export function edgeBootstrap(listen: HostPort, admin: HostPort, front: HostPort, accessLog = true): object {
   return {
     node: { id: 'weft-demo-edge', cluster: 'edge' },
     admin: { address: socketAddress(admin) },
@@ -91,7 +91,7 @@ export function edgeBootstrap(listen: HostPort, admin: HostPort, front: HostPort
                     '@type': HCM,
                     stat_prefix: 'edge',
                     generate_request_id: true,
-                    access_log: [{ name: 'envoy.access_loggers.stdout', typed_config: { '@type': STDOUT_LOG } }],
+                    ...(accessLog ? { access_log: [{ name: 'envoy.access_loggers.stdout', typed_config: { '@type': STDOUT_LOG } }] } : {}),
                     route_config: {
                       name: 'edge',
                       virtual_hosts: [
