@@ -84,10 +84,17 @@ export class ChildSet {
       fs.appendFileSync(logFile, `weft demo: cannot start ${name}: ${e.message}\n`);
       onExit(127, null);
     });
-    if (ipc) proc.on('error', () => undefined);
     this.children.push(child);
     this.processes.set(child, proc);
     return child;
+  }
+
+  /**
+   * From now on exits are expected. Called as soon as the demo decides to stop: Ctrl-C in a terminal
+   * reaches the children too (one process group), and they may exit before stopInOrder starts.
+   */
+  expectExits(): void {
+    this.stopping = true;
   }
 
   all(): readonly ManagedChild[] {

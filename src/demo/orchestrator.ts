@@ -43,7 +43,7 @@ type Print = (line: string) => void;
 const addr = (a: HostPort): string => `${a.host}:${a.port}`;
 
 interface Started {
-  control: ManagedChild;
+  control?: ManagedChild;
   apps: ManagedChild[];
   sidecars: ManagedChild[];
   edge?: ManagedChild;
@@ -88,9 +88,10 @@ async function startAll(children: ChildSet, topo: DemoTopology, opts: DemoOption
   const left = (): number => Math.max(1000, deadline - Date.now());
   const report = (c: ManagedChild, what: string): void => print(`  started ${c.name.padEnd(28)} pid ${String(c.pid).padEnd(8)} ${what}`);
 
-  started.control = startControl(children, opts);
-  report(started.control, `xDS ${addr(opts.xdsAddress)}, debug ${addr(opts.debugAddress)}`);
-  await waitReady(`weft control serving xDS on ${addr(opts.xdsAddress)}`, () => tcpAccepts(opts.xdsAddress), left(), started.control);
+  const control = startControl(children, opts);
+  started.control = control;
+  report(control, `xDS ${addr(opts.xdsAddress)}, debug ${addr(opts.debugAddress)}`);
+  await waitReady(`weft control serving xDS on ${addr(opts.xdsAddress)}`, () => tcpAccepts(opts.xdsAddress), left(), control);
 
   for (const w of topo.workloads) {
     const c = startApp(children, w);
@@ -194,8 +195,12 @@ export async function runDemo(opts: DemoOptions, print: Print): Promise<number> 
   process.on('exit', killOnExit);
   print(`weft demo: ${topo.workloads.length} workloads from ${opts.configDir}; logs in ${logDir}`);
 
-  let stop: (reason: string) => void = () => undefined;
-  const stopped = new Promise<string>((resolve) => (stop = resolve));
+  let resolveStopped: (reason: string) => void = () => undefined;
+  const stopped = new Promise<string>((resolve) => (resolveStopped = resolve));
+  const stop = (reason: string): void => {
+    children.expectExits();
+    resolveStopped(reason);
+  };
   const onSignal = (signal: NodeJS.Signals): void => stop(signal);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -206,7 +211,7 @@ export async function runDemo(opts: DemoOptions, print: Print): Promise<number> 
     stop(`${c.name} exited`);
   });
 
-  const started: Started = { control: undefined as unknown as ManagedChild, apps: [], sidecars: [] };
+  const started: Started = { apps: [], sidecars: [] };
   let trickle: Trickle | undefined;
   let tallyTimer: NodeJS.Timeout | undefined;
   let code = 0;

@@ -114,6 +114,8 @@ describe('weft demo, end to end (needs weft control and the proxy ADS client)', 
       `127.0.0.1:${debugPort}`,
       '--rps',
       '2',
+      '--ready-timeout',
+      '90',
       '--duration',
       '600',
     ];
@@ -125,7 +127,7 @@ describe('weft demo, end to end (needs weft control and the proxy ADS client)', 
     };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
-    await waitFor(() => output.includes('Weft demo is running') || child.exitCode !== null, 120_000, 'weft demo ready');
+    await waitFor(() => output.includes('Weft demo is running') || child.exitCode !== null, 110_000, 'weft demo ready');
     assert.ok(output.includes('Weft demo is running'), `weft demo did not start:\n${output}`);
   });
 
