@@ -6,11 +6,11 @@ import * as path from 'node:path';
 import { edgeBootstrap, sidecarBootstrap, sidecarNodeId } from '../../src/demo/bootstrap';
 import { parseUpstream, startService, type RunningService } from '../../src/demo/services/index';
 import { readTopology, TopologyError } from '../../src/demo/topology';
-import { classify, Tally } from '../../src/demo/traffic';
+import { classify, Tally, Trickle } from '../../src/demo/traffic';
 import type { ConfigIssue } from '../../src/lib/config-error';
 import { BOOTSTRAP_TYPE } from '../../src/xds/bootstrap';
 import { decodeJson } from '../../src/xds/decode';
-import { startProxy, tempDir } from '../helpers/proxy';
+import { startProxy, tempDir, waitFor } from '../helpers/proxy';
 import { closedPort } from '../helpers/upstream';
 
 /** What `weft demo` reads from the mesh YAML and the bootstraps it writes, checked without a control plane. */
@@ -188,5 +188,33 @@ describe('demo traffic tally', () => {
       ['v3', 2],
     ]);
     assert.equal(t.render(), 'last 4: v2 2 · v3 2 | total 8: v1 4 (50%) · v2 2 (25%) · v3 2 (25%)');
+  });
+
+  test('the trickle sends a steady flow to a real front and tallies who answered; stop() ends it', async () => {
+    const details = await startService({ kind: 'details', version: 'v1', upstreams: [] }, '127.0.0.1', 0);
+    const reviews = await startService({ kind: 'reviews', version: 'v1', upstreams: [] }, '127.0.0.1', 0);
+    const front = await startService(
+      {
+        kind: 'front',
+        version: 'v1',
+        upstreams: [parseUpstream(`details=details:9080@127.0.0.1:${details.port}`), parseUpstream(`reviews=reviews:9080@127.0.0.1:${reviews.port}`)],
+      },
+      '127.0.0.1',
+      0,
+    );
+    const trickle = new Trickle(`http://127.0.0.1:${front.port}/api/summary`, 50, 10);
+    try {
+      trickle.start();
+      await waitFor(() => trickle.tally.count >= 20, 10_000, '20 answers');
+      trickle.stop();
+      const after = trickle.tally.count;
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(trickle.tally.count, after, 'nothing counted after stop()');
+      assert.deepEqual([...trickle.tally.totals.keys()], ['v1']);
+      assert.match(trickle.tally.render(), /^last 10: v1 10 \| total \d+: v1 \d+ \(100%\)$/);
+    } finally {
+      trickle.stop();
+      for (const s of [front, reviews, details]) await s.close();
+    }
   });
 });
