@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { edgeBootstrap, sidecarBootstrap, sidecarNodeId } from './bootstrap';
+import { ConfigWatch } from './config-watch';
 import { ChildSet, describeExit, tailOf, type ManagedChild } from './children';
 import { httpGet, NotReadyError, tcpAccepts, waitReady } from './probe';
 import { readTopology, TopologyError, type DemoTopology, type DemoWorkload, type HostPort } from './topology';
@@ -214,6 +215,7 @@ export async function runDemo(opts: DemoOptions, print: Print): Promise<number> 
   const started: Started = { apps: [], sidecars: [] };
   let trickle: Trickle | undefined;
   let tallyTimer: NodeJS.Timeout | undefined;
+  const watch = new ConfigWatch(opts.configDir, CLI, print);
   let code = 0;
   try {
     const ready = startAll(children, topo, opts, logDir, print, started).then(() => 'ready');
@@ -224,6 +226,7 @@ export async function runDemo(opts: DemoOptions, print: Print): Promise<number> 
       code = 1;
     } else {
       print(banner(topo, opts, logDir));
+      watch.start();
       if (opts.rps > 0) {
         trickle = new Trickle(`http://127.0.0.1:${opts.port}/api/summary`, opts.rps, Math.max(10, opts.rps * opts.reportEveryS));
         trickle.start();
@@ -241,6 +244,7 @@ export async function runDemo(opts: DemoOptions, print: Print): Promise<number> 
     code = 1;
   } finally {
     if (tallyTimer) clearInterval(tallyTimer);
+    watch.close();
     trickle?.stop();
     if (trickle && trickle.tally.count > 0) print(`weft demo: final tally: reviews ${trickle.tally.render()}`);
     await children.stopInOrder([started.edge ? [started.edge] : [], started.sidecars, started.apps, started.control ? [started.control] : []], STOP_GRACE_MS);

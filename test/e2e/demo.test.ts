@@ -193,6 +193,24 @@ describe('weft demo, end to end (needs weft control and the proxy ADS client)', 
     );
     const counts = await tally(port, 200);
     assert.deepEqual(counts, { v3: 200 });
+    await waitFor(() => /reviews\.yaml changed: valid/.test(output), 30_000, 'the demo reporting the edit as valid');
+  });
+
+  test('an invalid edit: the demo reports weft control --validate naming the file and field', async () => {
+    const file = path.join(configDir, 'reviews.yaml');
+    const good = fs.readFileSync(file, 'utf8');
+    const staged = path.join(tmp.dir, 'reviews.yaml.bad');
+    fs.writeFileSync(staged, good.replace('weight: 100', 'wieght: 100'));
+    fs.renameSync(staged, file);
+    try {
+      await waitFor(() => /reviews\.yaml changed: weft control --validate reports problems/.test(output), 30_000, 'the demo reporting the problem');
+      const report = output.slice(output.lastIndexOf('reviews.yaml changed: weft control --validate reports problems'));
+      assert.match(report, /reviews\.yaml/);
+      assert.match(report, /wieght/);
+    } finally {
+      fs.writeFileSync(staged, good);
+      fs.renameSync(staged, file);
+    }
   });
 
   test('SIGINT (Ctrl-C) stops the demo and every process it started', async () => {
