@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 
 /**
@@ -18,7 +18,7 @@ export class ConfigWatch {
   private watcher: fs.FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly pending = new Set<string>();
-  private running = false;
+  private running: ChildProcess | undefined;
   private closed = false;
 
   constructor(
@@ -42,6 +42,7 @@ export class ConfigWatch {
     this.closed = true;
     this.watcher?.close();
     if (this.timer) clearTimeout(this.timer);
+    this.running?.kill('SIGKILL');
   }
 
   private changed(name: string): void {
@@ -53,15 +54,14 @@ export class ConfigWatch {
   private validate(): void {
     this.timer = undefined;
     if (this.running || this.closed || this.pending.size === 0) return;
-    this.running = true;
     const files = [...this.pending].sort().join(', ');
     this.pending.clear();
-    execFile(
+    this.running = execFile(
       process.execPath,
       [this.cli, 'control', '--validate', this.dir],
       { timeout: VALIDATE_TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES, encoding: 'utf8' },
       (err, stdout, stderr) => {
-        this.running = false;
+        this.running = undefined;
         if (this.closed) return;
         const stamp = new Date().toISOString().slice(11, 19);
         if (!err) {
