@@ -224,3 +224,55 @@ describe('weft demo, end to end (needs weft control and the proxy ADS client)', 
     assert.match(output, /all 14 processes stopped/);
   });
 });
+
+describe('weft demo --duration (needs weft control and the proxy ADS client)', () => {
+  const tmp = tempDir('weft-demo-e2e-duration-');
+  after(() => tmp.remove());
+
+  test('runs for the given seconds, then stops every process it started and exits 0', async () => {
+    const configDir = path.join(tmp.dir, 'mesh');
+    await relocatedExamples(configDir);
+    const args = [
+      CLI,
+      'demo',
+      '--config-dir',
+      configDir,
+      '--port',
+      String(await freePort()),
+      '--admin-port',
+      String(await freePort()),
+      '--xds-address',
+      `127.0.0.1:${await freePort()}`,
+      '--debug-address',
+      `127.0.0.1:${await freePort()}`,
+      '--rps',
+      '0',
+      '--ready-timeout',
+      '90',
+      '--duration',
+      '2',
+    ];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const collect = (b: Buffer): void => {
+      if (output.length < 1 << 20) output += b.toString('utf8');
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 110_000);
+      child.once('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    const logs = /logs in (\S+)/.exec(output)?.[1];
+    if (logs && logs.includes('weft-demo-')) fs.rmSync(logs, { recursive: true, force: true });
+    assert.equal(code, 0, output.slice(-2000));
+    assert.match(output, /Weft demo is running/);
+    assert.match(output, /stopping \(duration\)/);
+    const pids = [...output.matchAll(/started \S+\s+pid (\d+)/g)].map((m) => Number(m[1]));
+    assert.equal(pids.length, 14);
+    assert.deepEqual(pids.filter(alive), []);
+  });
+});
