@@ -57,6 +57,8 @@ export class ChildSet {
 
   /** Starts `node <script> <args>`; `ipc` gives it a channel whose loss tells it the demo is gone. */
   start(name: string, script: string, args: readonly string[], ipc = false): ManagedChild {
+    // A start racing a stop (Ctrl-C while the demo is still starting) must not leave a process behind.
+    if (this.stopping) throw new Error(`not starting ${name}: the demo is stopping`);
     const logFile = path.join(this.logDir, `${name}.log`);
     const fd = fs.openSync(logFile, 'a');
     let proc: ChildProcess;
