@@ -22,13 +22,18 @@ program
 
 program
   .command('demo')
-  .description('run a local demo: a Weft proxy in front of two sample upstreams')
-  .option('--port <port>', 'listener port', (v) => Number(v), 10000)
-  .option('--admin-port <port>', 'admin port', (v) => Number(v), 9901)
+  .description('run a bookinfo-like mesh on this machine: weft control, sample services, a Weft sidecar each, live traffic')
+  .option('--config-dir <dir>', 'the mesh\'s Istio + Kubernetes YAML (default: examples/demo of this package)')
+  .option('--port <port>', 'entry point on 127.0.0.1', (v) => Number(v), 10000)
+  .option('--admin-port <port>', 'admin port of the entry (edge) proxy on 127.0.0.1', (v) => Number(v), 9901)
+  .option('--xds-address <ip:port>', 'where weft control serves xDS', '127.0.0.1:15010')
+  .option('--debug-address <ip:port>', 'where weft control serves its debug endpoints', '127.0.0.1:15014')
+  .option('--rps <n>', 'requests per second of demo traffic (0: none)', (v) => Number(v), 4)
+  .option('--ready-timeout <seconds>', 'how long to wait for the mesh to be ready', (v) => Number(v), 60)
   .option('--duration <seconds>', 'stop after this many seconds (default: run until Ctrl-C)', (v) => Number(v))
-  .action(async (opts: { port: number; adminPort: number; duration?: number }) => {
-    const { runDemo } = await import('./demo');
-    process.exitCode = await runDemo(opts);
+  .action(async (opts: import('./demo').DemoCliOptions) => {
+    const { runDemoCli } = await import('./demo');
+    process.exitCode = await runDemoCli(opts);
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
