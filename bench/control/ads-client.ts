@@ -206,7 +206,7 @@ export class AdsClient {
     return this.state.get(typeUrl)?.nonce ?? '';
   }
 
-  /** Resolves when `predicate` holds (checked after every response); rejects after `timeoutMs`. */
+  /** Resolves when `predicate` holds (checked after every response and every 25 ms); rejects after `timeoutMs`. */
   waitFor(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
     if (predicate()) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -223,8 +223,10 @@ export class AdsClient {
         cleanup();
         reject(new Error(`${this.options.nodeId}: timed out after ${timeoutMs} ms waiting for ${what}`));
       }, timeoutMs);
+      const poll = setInterval(check, 25);
       const cleanup = (): void => {
         clearTimeout(timer);
+        clearInterval(poll);
         this.waiters.delete(check);
       };
       this.waiters.add(check);

@@ -15,8 +15,10 @@ export interface ServiceSpec {
   readonly endpoints: readonly number[];
   /** Request timeout of the route, ms: change it to change only the route. */
   readonly timeoutMs?: number;
-  /** An optional field value that makes the cluster invalid for a strict proxy (for NACK tests). */
+  /** Cluster lb_policy: change it to change only the cluster. */
   readonly clusterLbPolicy?: string;
+  /** Goes into all four resources: change it to change every type at once. */
+  readonly tag?: string;
 }
 
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -41,7 +43,7 @@ function build(s: ServiceSpec): Record<string, XdsResource> {
                 name: 'envoy.filters.network.http_connection_manager',
                 typed_config: {
                   '@type': HCM,
-                  stat_prefix: s.name,
+                  stat_prefix: `${s.name}${s.tag ?? ''}`,
                   rds: { route_config_name: s.name, config_source: { ads: {}, resource_api_version: 'V3' } },
                   http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER } }],
                 },
@@ -57,7 +59,7 @@ function build(s: ServiceSpec): Record<string, XdsResource> {
         name: s.name,
         virtual_hosts: [
           {
-            name: s.name,
+            name: `${s.name}${s.tag ?? ''}`,
             domains: ['*'],
             routes: [{ match: { prefix: '/' }, route: { cluster, timeout: s.timeoutMs ?? 15_000 } }],
           },
@@ -72,6 +74,7 @@ function build(s: ServiceSpec): Record<string, XdsResource> {
         connect_timeout: 1000,
         eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
         ...(s.clusterLbPolicy ? { lb_policy: s.clusterLbPolicy } : {}),
+        ...(s.tag ? { alt_stat_name: s.tag } : {}),
       },
     },
     [TYPE_URL.endpoint]: {
@@ -80,6 +83,7 @@ function build(s: ServiceSpec): Record<string, XdsResource> {
         cluster_name: cluster,
         endpoints: [
           {
+            ...(s.tag ? { locality: { zone: s.tag } } : {}),
             lb_endpoints: s.endpoints.map((port) => ({
               endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } },
             })),
