@@ -165,3 +165,33 @@ export class ScriptedMesh implements MeshSource {
     };
   }
 }
+
+/** A MeshSource whose resources a test sets directly, per type, the same for every proxy. */
+export class ResourceMesh implements MeshSource {
+  private snapshot: MeshSnapshot;
+  private readonly listeners: Array<(s: MeshSnapshot) => void> = [];
+
+  constructor(version: string, resources: Readonly<Record<string, readonly XdsResource[]>>) {
+    this.snapshot = ResourceMesh.snapshotOf(version, resources);
+  }
+
+  private static snapshotOf(version: string, resources: Readonly<Record<string, readonly XdsResource[]>>): MeshSnapshot {
+    return { version, generate: (_proxy, typeUrl) => resources[typeUrl] ?? [] };
+  }
+
+  set(version: string, resources: Readonly<Record<string, readonly XdsResource[]>>): void {
+    this.snapshot = ResourceMesh.snapshotOf(version, resources);
+    for (const l of this.listeners) l(this.snapshot);
+  }
+
+  current(): MeshSnapshot {
+    return this.snapshot;
+  }
+  problems(): readonly ConfigProblem[] {
+    return [];
+  }
+  onChange(listener: (snapshot: MeshSnapshot) => void): void {
+    this.listeners.push(listener);
+  }
+  async close(): Promise<void> {}
+}
