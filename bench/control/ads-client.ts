@@ -116,6 +116,8 @@ export interface AdsClientOptions {
   readonly nack?: (r: Received) => string | undefined;
   /** Most responses kept in `received` (oldest dropped). */
   readonly keep?: number;
+  /** Called for every response, after it was ACKed or NACKed. */
+  readonly onReceived?: (r: Received) => void;
 }
 
 export class AdsClient {
@@ -186,6 +188,11 @@ export class AdsClient {
       };
     }
     this.call.write(req);
+  }
+
+  /** Types this client holds state for. */
+  types(): string[] {
+    return [...this.state.keys()];
   }
 
   /** The version last accepted for a type ('' if none). */
@@ -271,6 +278,7 @@ export class AdsClient {
     if (nack !== undefined) {
       const base = { type_url: typeUrl, response_nonce: nonce, error_detail: { code: 3, message: nack } };
       this.send(this.mode === 'sotw' ? { ...base, version_info: st.version, resource_names: st.wildcard ? [] : [...st.names] } : base);
+      this.options.onReceived?.(received);
       this.wake();
       return;
     }
@@ -282,6 +290,7 @@ export class AdsClient {
     st.version = version;
     this.send(this.mode === 'sotw' ? { type_url: typeUrl, version_info: version, response_nonce: nonce, resource_names: st.wildcard ? [] : [...st.names] } : { type_url: typeUrl, response_nonce: nonce });
     if (this.options.follow !== false) this.follow(typeUrl, st);
+    this.options.onReceived?.(received);
     this.wake();
   }
 
