@@ -116,6 +116,11 @@ export interface AdsClientOptions {
   readonly nack?: (r: Received) => string | undefined;
   /** Most responses kept in `received` (oldest dropped). */
   readonly keep?: number;
+  /**
+   * Keep names and bodies only of listeners and clusters (what `follow` needs): a fleet of many
+   * clients in one process then spends its time on the protocol, not on decoding routes.
+   */
+  readonly light?: boolean;
   /** Called for every response, after it was ACKed or NACKed. */
   readonly onReceived?: (r: Received) => void;
 }
@@ -254,7 +259,8 @@ export class AdsClient {
     const version = (this.mode === 'sotw' ? r.version_info : r.system_version_info) ?? '';
     const values = new Map<string, Uint8Array>();
     const names: string[] = [];
-    for (const res of r.resources ?? []) {
+    const skip = this.options.light === true && typeUrl !== TYPE_URL.listener && typeUrl !== TYPE_URL.cluster;
+    for (const res of skip ? [] : (r.resources ?? [])) {
       if (this.mode === 'sotw') {
         const value = res.value ?? new Uint8Array();
         const name = nameOf(typeUrl, value);

@@ -37,6 +37,7 @@ export class Fleet {
         metadata: { NAMESPACE: 'default', LABELS: { app: 'bench' }, INSTANCE_IPS: ip, ISTIO_VERSION: '1.24.0', CLUSTER_ID: 'Kubernetes' },
         mode: this.options.mode ?? 'sotw',
         keep: 4,
+        light: true,
         onReceived: (r) => this.onReceived(index, r),
       });
       this.clients.push(client);

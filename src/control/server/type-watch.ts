@@ -50,17 +50,17 @@ export class TypeWatch {
 
   /** Replaces the SotW subscription; true if it changed. */
   setNames(names: readonly string[], firstRequest: boolean, wildcardByDefault: boolean): boolean {
-    const before = this.wildcard ? '*' : [...this.names].sort().join('\n');
-    this.names.clear();
-    let wildcard = false;
-    for (const n of names) {
-      if (n === '*') wildcard = true;
-      else this.names.add(n);
-    }
+    let wildcard = names.includes('*');
     // An empty first request for LDS/CDS is a wildcard; a legacy wildcard stays one while it sends no names.
     if (names.length === 0 && wildcardByDefault && (firstRequest || this.wildcard)) wildcard = true;
+    const explicit = wildcard && names.length > 0 ? names.filter((n) => n !== '*') : wildcard ? [] : names;
+    // The common case, an ACK repeating the same names, costs one pass and no allocation.
+    let same = wildcard === this.wildcard && explicit.length === this.names.size;
+    for (let i = 0; same && i < explicit.length; i++) same = this.names.has(explicit[i]);
+    if (same) return false;
     this.wildcard = wildcard;
-    const after = this.wildcard ? '*' : [...this.names].sort().join('\n');
-    return before !== after;
+    this.names.clear();
+    for (const n of explicit) this.names.add(n);
+    return true;
   }
 }

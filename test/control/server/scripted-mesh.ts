@@ -98,6 +98,7 @@ export class ScriptedMesh implements MeshSource {
   private services: ServiceSpec[];
   private version = 1;
   private readonly memo = new Map<string, Record<string, XdsResource>>();
+  private readonly bySpec = new WeakMap<ServiceSpec, Record<string, XdsResource>>();
   private readonly listeners: Array<(s: MeshSnapshot) => void> = [];
   private snapshot: MeshSnapshot;
   configProblems: ConfigProblem[] = [];
@@ -137,12 +138,15 @@ export class ScriptedMesh implements MeshSource {
   }
 
   private resourcesOf(s: ServiceSpec): Record<string, XdsResource> {
+    const known = this.bySpec.get(s);
+    if (known) return known;
     const key = JSON.stringify(s);
     let r = this.memo.get(key);
     if (!r) {
       r = build(s);
       this.memo.set(key, r);
     }
+    this.bySpec.set(s, r);
     return r;
   }
 
