@@ -288,7 +288,8 @@ export class AdsClient {
       this.wake();
       return;
     }
-    if (this.mode === 'sotw') st.resources = values;
+    if (this.mode === 'sotw' && (typeUrl === TYPE_URL.listener || typeUrl === TYPE_URL.cluster)) st.resources = values;
+    else if (this.mode === 'sotw') for (const [n, v] of values) st.resources.set(n, v);
     else {
       for (const [n, v] of values) st.resources.set(n, v);
       for (const n of received.removed) st.resources.delete(n);

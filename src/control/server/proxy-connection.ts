@@ -10,7 +10,7 @@ import type { DeltaResponse, PackedResource, SotwResponse } from './ads-codec';
 import type { ControlMetrics } from './metrics';
 import { packResource } from './resource-cache';
 import { MAX_SUBSCRIBED_NAMES, NackRecord, TypeWatch } from './type-watch';
-import { PUSH_ORDER, shortType, wildcardByDefault } from './xds-types';
+import { fullStateType, PUSH_ORDER, shortType, wildcardByDefault } from './xds-types';
 
 const log = logger('ads');
 
@@ -22,6 +22,19 @@ export interface ConnectionContext {
   /** The snapshot proxies are served from (the last debounced one). */
   snapshot(): MeshSnapshot;
   nextNonce(): string;
+}
+
+/** What the proxy lacks (new or changed) and what it holds that it should no longer. */
+function diffAgainstSent(sent: ReadonlyMap<string, string>, selected: readonly PackedResource[]): { changed: PackedResource[]; removed: string[] } {
+  const changed: PackedResource[] = [];
+  const present = new Set<string>();
+  for (const r of selected) {
+    present.add(r.name);
+    if (sent.get(r.name) !== r.hash) changed.push(r);
+  }
+  const removed: string[] = [];
+  if (present.size !== sent.size || changed.length > 0) for (const name of sent.keys()) if (!present.has(name)) removed.push(name);
+  return { changed, removed };
 }
 
 /** The write side of the stream; false = the transport is backed up (wait for drain). */
@@ -197,6 +210,17 @@ export class ProxyConnection {
     return out;
   }
 
+  /** Writes one response and records it as the latest of its type; false if the stream is backed up. */
+  private send(watch: TypeWatch, snapshot: MeshSnapshot, resources: readonly PackedResource[], removed: readonly string[]): boolean {
+    const nonce = this.ctx.nextNonce();
+    watch.versionSent = snapshot.version;
+    watch.nonceSent = nonce;
+    watch.responses++;
+    return this.mode === 'sotw'
+      ? this.sink({ versionInfo: snapshot.version, typeUrl: watch.typeUrl, nonce, resources })
+      : this.sink({ systemVersionInfo: snapshot.version, typeUrl: watch.typeUrl, nonce, resources, removedResources: removed });
+  }
+
   /** Sends the watch's type if it changed for this proxy (or always, if `force`); true if sent. */
   private respond(watch: TypeWatch, snapshot: MeshSnapshot, force: boolean): boolean {
     const started = process.hrtime.bigint();
@@ -208,33 +232,29 @@ export class ProxyConnection {
       log.error(`${this.id}: cannot build ${watch.short}: ${(e as Error).message}`);
       return false;
     }
-    const nonce = this.ctx.nextNonce();
     let ok: boolean;
-    if (this.mode === 'sotw') {
+    if (this.mode === 'sotw' && (force || watch.responses === 0 || fullStateType(watch.typeUrl))) {
+      // LDS/CDS responses are the whole set (a missing one is deleted); so is a first or re-asked RDS/EDS.
       if (!force && watch.responses > 0 && watch.sameAsSent(selected)) return false;
       watch.sent = new Map(selected.map((r) => [r.name, r.hash]));
-      ok = this.sink({ versionInfo: snapshot.version, typeUrl: watch.typeUrl, nonce, resources: selected });
+      ok = this.send(watch, snapshot, selected, []);
     } else {
-      const changed: PackedResource[] = [];
-      const present = new Set<string>();
-      for (const r of selected) {
-        present.add(r.name);
-        if (watch.sent.get(r.name) !== r.hash) changed.push(r);
-      }
-      const removed: string[] = [];
-      for (const name of watch.sent.keys()) if (!present.has(name)) removed.push(name);
+      const { changed, removed } = diffAgainstSent(watch.sent, selected);
       if (!force && changed.length === 0 && removed.length === 0) return false;
       for (const r of changed) watch.sent.set(r.name, r.hash);
       for (const name of removed) watch.sent.delete(name);
-      ok = this.sink({ systemVersionInfo: snapshot.version, typeUrl: watch.typeUrl, nonce, resources: changed, removedResources: removed });
+      if (this.mode === 'sotw') {
+        // SotW RDS/EDS may carry only what changed (the xDS protocol: absent ≠ deleted for these types).
+        if (changed.length === 0) return false;
+        ok = this.send(watch, snapshot, changed, []);
+      } else {
+        ok = this.send(watch, snapshot, changed, removed);
+      }
     }
-    watch.versionSent = snapshot.version;
-    watch.nonceSent = nonce;
-    watch.responses++;
     if (!ok) this.backedUp = true;
     this.ctx.metrics.pushes.inc({ type: watch.short });
     this.ctx.metrics.pushTime.observe(Number(process.hrtime.bigint() - started) / 1e9, { type: watch.short });
-    log.debug(`${this.id}: sent ${watch.short} version ${snapshot.version} nonce ${nonce} (${selected.length} resources)`);
+    log.debug(`${this.id}: sent ${watch.short} version ${snapshot.version} nonce ${watch.nonceSent}`);
     return true;
   }
 }

@@ -25,3 +25,8 @@ export const PUSH_ORDER: readonly string[] = [TYPE_URL.secret, TYPE_URL.cluster,
 export function wildcardByDefault(typeUrl: string): boolean {
   return typeUrl === TYPE_URL.listener || typeUrl === TYPE_URL.cluster;
 }
+
+/** Types whose SotW responses must hold every resource (an absent one is deleted): LDS and CDS. */
+export function fullStateType(typeUrl: string): boolean {
+  return typeUrl === TYPE_URL.listener || typeUrl === TYPE_URL.cluster;
+}

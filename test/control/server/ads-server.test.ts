@@ -98,8 +98,9 @@ test('SotW (scripted mesh): a change to one route sends RDS only, and a change t
   mesh.update('details', { timeoutMs: 3000 });
   await client.waitFor(() => client.version(RDS) === 'v2', 10_000, 'RDS v2');
   assert.deepEqual(typesReceivedAfter(client, mark), ['RouteConfiguration']);
-  // SotW: RDS carries every subscribed route, even the unchanged ones.
-  assert.equal(client.received.at(-1)!.names.length, 3);
+  // SotW RDS may carry only the changed route (absent is not deleted for RDS/EDS).
+  assert.deepEqual(client.received.at(-1)!.names, ['details']);
+  assert.deepEqual(client.names(RDS), ['details', 'ratings', 'reviews']);
 
   const mark2 = client.received.length;
   mesh.update('reviews', { tag: 'canary' });
