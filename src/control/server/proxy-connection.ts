@@ -8,7 +8,7 @@ import { logger } from '../../lib/log';
 import { DecodedMessage, isDecodedMessage } from '../../xds/decode';
 import type { DeltaResponse, PackedResource, SotwResponse } from './ads-codec';
 import type { ControlMetrics } from './metrics';
-import { packResource } from './resource-cache';
+import { internName, packList } from './resource-cache';
 import { MAX_SUBSCRIBED_NAMES, NackRecord, TypeWatch } from './type-watch';
 import { fullStateType, PUSH_ORDER, shortType, wildcardByDefault } from './xds-types';
 
@@ -126,7 +126,8 @@ export class ProxyConnection {
       this.watches.set(typeUrl, watch);
       if (subscribe.length === 0 && wildcardByDefault(typeUrl)) watch.wildcard = true;
       const initial = isDecodedMessage(req.initial_resource_versions) ? req.initial_resource_versions : {};
-      for (const [name, version] of Object.entries(initial)) if (typeof version === 'string') watch.sent.set(name, version);
+      const sent = watch.ownSent();
+      for (const [name, version] of Object.entries(initial)) if (typeof version === 'string') sent.set(internName(name), version);
     }
     const nonce = str(req.response_nonce);
     if (nonce !== '') {
@@ -139,20 +140,18 @@ export class ProxyConnection {
       }
     }
     for (const n of unsubscribe) {
+      watch.subscriptionChanged();
       if (n === '*') watch.wildcard = false;
       else {
         watch.names.delete(n);
-        watch.sent.delete(n);
+        if (watch.sent.has(n)) watch.ownSent().delete(n);
       }
     }
-    for (const n of subscribe) {
-      if (n === '*') watch.wildcard = true;
-      else watch.names.add(n);
-    }
+    for (const n of subscribe) watch.subscribe(n);
     if (watch.names.size > MAX_SUBSCRIBED_NAMES) return `subscribed to ${watch.names.size} ${short} names; the limit is ${MAX_SUBSCRIBED_NAMES}`;
     if (!watch.wildcard && unsubscribe.length > 0) {
       // Forget what the proxy had under names it no longer watches.
-      for (const n of [...watch.sent.keys()]) if (!watch.names.has(n)) watch.sent.delete(n);
+      for (const n of [...watch.sent.keys()]) if (!watch.names.has(n)) watch.ownSent().delete(n);
     }
     if (first || subscribe.length > 0) this.respond(watch, this.ctx.snapshot(), first);
     return undefined;
@@ -202,12 +201,21 @@ export class ProxyConnection {
     this.push(snapshot);
   }
 
-  /** Every resource of the watch's type this proxy should have, packed. */
-  private packedFor(snapshot: MeshSnapshot, typeUrl: string): PackedResource[] {
-    const generated = snapshot.generate(this.node!, typeUrl);
-    const out = new Array<PackedResource>(generated.length);
-    for (let i = 0; i < generated.length; i++) out[i] = packResource(typeUrl, generated[i]);
-    return out;
+  /** Updates what the proxy holds: shared when it is a whole generated list, else its own map. */
+  private recordHeld(watch: TypeWatch, selected: readonly PackedResource[], changed: readonly PackedResource[], removed: readonly string[]): void {
+    if (selected === watch.lastPacked) {
+      watch.holdExactly(selected);
+      return;
+    }
+    if (changed === selected) {
+      const own = watch.ownSent();
+      own.clear();
+      for (const r of selected) own.set(r.name, r.hash);
+      return;
+    }
+    const own = watch.ownSent();
+    for (const r of changed) own.set(r.name, r.hash);
+    for (const name of removed) own.delete(name);
   }
 
   /** Writes one response and records it as the latest of its type; false if the stream is backed up. */
@@ -224,25 +232,28 @@ export class ProxyConnection {
   /** Sends the watch's type if it changed for this proxy (or always, if `force`); true if sent. */
   private respond(watch: TypeWatch, snapshot: MeshSnapshot, force: boolean): boolean {
     const started = process.hrtime.bigint();
-    let selected: PackedResource[];
+    let packed: readonly PackedResource[];
     try {
-      selected = watch.select(this.packedFor(snapshot, watch.typeUrl));
+      packed = packList(watch.typeUrl, snapshot.generate(this.node!, watch.typeUrl));
     } catch (e) {
       this.ctx.metrics.internalErrors.inc({ type: watch.short });
       log.error(`${this.id}: cannot build ${watch.short}: ${(e as Error).message}`);
       return false;
     }
+    // The model memoises: the very list diffed last time means nothing changed for this proxy.
+    if (!force && packed === watch.lastPacked) return false;
+    watch.lastPacked = packed;
+    const selected = watch.select(packed);
     let ok: boolean;
     if (this.mode === 'sotw' && (force || watch.responses === 0 || fullStateType(watch.typeUrl))) {
       // LDS/CDS responses are the whole set (a missing one is deleted); so is a first or re-asked RDS/EDS.
       if (!force && watch.responses > 0 && watch.sameAsSent(selected)) return false;
-      watch.sent = new Map(selected.map((r) => [r.name, r.hash]));
+      this.recordHeld(watch, selected, selected, []);
       ok = this.send(watch, snapshot, selected, []);
     } else {
       const { changed, removed } = diffAgainstSent(watch.sent, selected);
       if (!force && changed.length === 0 && removed.length === 0) return false;
-      for (const r of changed) watch.sent.set(r.name, r.hash);
-      for (const name of removed) watch.sent.delete(name);
+      this.recordHeld(watch, selected, changed, removed);
       if (this.mode === 'sotw') {
         // SotW RDS/EDS may carry only what changed (the xDS protocol: absent ≠ deleted for these types).
         if (changed.length === 0) return false;

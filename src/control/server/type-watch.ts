@@ -1,5 +1,6 @@
 /** What one proxy subscribed to for one xDS type on its stream, and what it was sent and ACKed. */
 import type { PackedResource } from './ads-codec';
+import { internName, sharedSentMap } from './resource-cache';
 import type { ShortType } from './xds-types';
 
 export interface NackRecord {
@@ -18,8 +19,11 @@ export const MAX_SUBSCRIBED_NAMES = 100_000;
 export class TypeWatch {
   wildcard = false;
   readonly names = new Set<string>();
-  /** What the proxy has, by our account: name → content hash. */
-  sent = new Map<string, string>();
+  /** What the proxy has, by our account: name → content hash. Possibly shared: change it via ownSent(). */
+  private sentMap: ReadonlyMap<string, string> = new Map();
+  private sentShared = false;
+  /** The packed list last diffed against: the same list again means nothing changed for this watch. */
+  lastPacked: readonly PackedResource[] | undefined;
   versionSent = '';
   nonceSent = '';
   versionAcked = '';
@@ -33,18 +37,48 @@ export class TypeWatch {
     readonly short: ShortType,
   ) {}
 
-  /** The resources of `all` this watch covers. */
-  select(all: readonly PackedResource[]): PackedResource[] {
-    if (this.wildcard) return all.slice();
+  get sent(): ReadonlyMap<string, string> {
+    return this.sentMap;
+  }
+
+  /** The sent map, copied first if it is shared with other proxies. */
+  ownSent(): Map<string, string> {
+    if (this.sentShared || !(this.sentMap instanceof Map)) {
+      this.sentMap = new Map(this.sentMap);
+      this.sentShared = false;
+    }
+    return this.sentMap as Map<string, string>;
+  }
+
+  /** Records that the proxy now holds exactly `packed`. */
+  holdExactly(packed: readonly PackedResource[]): void {
+    this.sentMap = sharedSentMap(packed);
+    this.sentShared = true;
+  }
+
+  /** The subscription changed: the next push must diff, not trust `lastPacked`. */
+  subscriptionChanged(): void {
+    this.lastPacked = undefined;
+  }
+
+  subscribe(name: string): void {
+    if (name === '*') this.wildcard = true;
+    else this.names.add(internName(name));
+    this.lastPacked = undefined;
+  }
+
+  /** The resources of `all` this watch covers (`all` itself when it covers them all). */
+  select(all: readonly PackedResource[]): readonly PackedResource[] {
+    if (this.wildcard) return all;
     const out: PackedResource[] = [];
     for (const r of all) if (this.names.has(r.name)) out.push(r);
-    return out;
+    return out.length === all.length ? all : out;
   }
 
   /** Whether `resources` is exactly what the proxy already has. */
   sameAsSent(resources: readonly PackedResource[]): boolean {
-    if (resources.length !== this.sent.size) return false;
-    for (const r of resources) if (this.sent.get(r.name) !== r.hash) return false;
+    if (resources.length !== this.sentMap.size) return false;
+    for (const r of resources) if (this.sentMap.get(r.name) !== r.hash) return false;
     return true;
   }
 
@@ -60,7 +94,8 @@ export class TypeWatch {
     if (same) return false;
     this.wildcard = wildcard;
     this.names.clear();
-    for (const n of explicit) this.names.add(n);
+    for (const n of explicit) this.names.add(internName(n));
+    this.lastPacked = undefined;
     return true;
   }
 }

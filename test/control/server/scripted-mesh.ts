@@ -153,17 +153,23 @@ export class ScriptedMesh implements MeshSource {
   private makeSnapshot(): MeshSnapshot {
     const services = this.services;
     const version = `v${this.version}`;
+    // Memoised per type and scope, as the real model memoises: same scope, same list object.
+    const lists = new Map<string, readonly XdsResource[]>();
     return {
       version,
       generate: (proxy: ProxyNode, typeUrl: string): readonly XdsResource[] => {
         this.generateCalls.set(typeUrl, (this.generateCalls.get(typeUrl) ?? 0) + 1);
         const scope = (proxy.metadata as DecodedMessage).SERVICES;
+        const key = `${typeUrl}|${Array.isArray(scope) ? scope.join(',') : '*'}`;
+        const hit = lists.get(key);
+        if (hit) return hit;
         const visible = Array.isArray(scope) ? services.filter((s) => scope.includes(s.name)) : services;
         const out: XdsResource[] = [];
         for (const s of visible) {
           const r = this.resourcesOf(s)[typeUrl];
           if (r) out.push(r);
         }
+        lists.set(key, out);
         return out;
       },
     };
