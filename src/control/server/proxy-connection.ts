@@ -27,13 +27,19 @@ export interface ConnectionContext {
 /** What the proxy lacks (new or changed) and what it holds that it should no longer. */
 function diffAgainstSent(sent: ReadonlyMap<string, string>, selected: readonly PackedResource[]): { changed: PackedResource[]; removed: string[] } {
   const changed: PackedResource[] = [];
-  const present = new Set<string>();
+  let held = 0;
   for (const r of selected) {
-    present.add(r.name);
-    if (sent.get(r.name) !== r.hash) changed.push(r);
+    const h = sent.get(r.name);
+    if (h !== undefined) held++;
+    if (h !== r.hash) changed.push(r);
   }
   const removed: string[] = [];
-  if (present.size !== sent.size || changed.length > 0) for (const name of sent.keys()) if (!present.has(name)) removed.push(name);
+  // Every held name is still selected (the common case) unless some were not found above.
+  if (held !== sent.size) {
+    const present = new Set<string>();
+    for (const r of selected) present.add(r.name);
+    for (const name of sent.keys()) if (!present.has(name)) removed.push(name);
+  }
   return { changed, removed };
 }
 
