@@ -243,3 +243,46 @@ test('delta (scripted mesh): RDS names are subscribed and unsubscribed one by on
   await again.waitFor(() => again.received.length === 1, 10_000, 'first response');
   assert.deepEqual(again.received[0].names, ['ratings']);
 });
+
+test('delta NACK (scripted mesh): recorded with the message, the client keeps the old resource, and a fix is sent', async () => {
+  const mesh = new ScriptedMesh(SERVICES);
+  const server = await serve(mesh);
+  const client = connect(server, {
+    nodeId: 'delta-nack',
+    mode: 'delta',
+    nack: (r) => (r.typeUrl === CDS && r.version === 'v2' ? 'clusters[outbound|9081||reviews.default.svc.cluster.local].lb_policy: not implemented' : undefined),
+  });
+  await syncAll(client, 'v1');
+  const before = client.resource(CDS, 'outbound|9081||reviews.default.svc.cluster.local');
+  mesh.update('reviews', { clusterLbPolicy: 'MAGLEV' });
+  const [proxy] = server.proxies();
+  const cds = proxy.watches.get(CDS)!;
+  await client.waitFor(() => cds.lastNack !== undefined, 10_000, 'NACK recorded');
+  assert.match(cds.lastNack!.message, /lb_policy: not implemented/);
+  assert.equal(server.metrics.totalRejects.get({ type: 'cds' }), 1);
+  assert.deepEqual(client.resource(CDS, 'outbound|9081||reviews.default.svc.cluster.local'), before);
+  mesh.update('reviews', { clusterLbPolicy: 'RANDOM' });
+  await client.waitFor(() => cds.versionAcked === 'v3', 10_000, 'fix ACKed');
+  const fixed = client.received.filter((r) => r.typeUrl === CDS).at(-1)!;
+  assert.deepEqual(fixed.names, ['outbound|9081||reviews.default.svc.cluster.local']);
+});
+
+test('xDS over a Unix socket (scripted mesh): --xds-address unix:/path serves the same protocol', async () => {
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const fs = await import('node:fs');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-ads-'));
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const mesh = new ScriptedMesh(SERVICES);
+  const server = await serve(mesh, { xdsAddress: `unix:${path.join(dir, 'xds.sock')}` });
+  assert.equal(server.address, `unix:${path.join(dir, 'xds.sock')}`);
+  const client = connect(server, { nodeId: 'unix-proxy' });
+  await syncAll(client, 'v1');
+  assert.deepEqual(client.names(CDS), CLUSTERS);
+});
+
+test('bad listen addresses are refused with the accepted forms named', async () => {
+  const mesh = new ScriptedMesh(SERVICES);
+  await assert.rejects(AdsServer.start(mesh, { xdsAddress: 'localhost' }), /is not host:port or unix:\/path/);
+  await assert.rejects(AdsServer.start(mesh, { xdsAddress: 'unix:' }), /needs a socket path/);
+});
