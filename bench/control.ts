@@ -56,6 +56,13 @@ function rssBytes(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
+/** JS heap + external memory of the control plane, from its /metrics. */
+async function liveBytes(debugAddress: string): Promise<number> {
+  const text = await (await fetch(`http://${debugAddress}/metrics`)).text();
+  const gauge = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return gauge('nodejs_heap_size_used_bytes') + gauge('nodejs_external_memory_bytes');
+}
+
 async function waitReady(debugAddress: string, proc: Managed, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -81,6 +88,8 @@ interface Row {
   rssIdleMB: number;
   rssConnectedMB: number;
   kbPerProxy: number;
+  /** Growth of JS heap + external memory per client (garbage included: no forced GC). */
+  heapKbPerProxy: number;
 }
 
 async function scenario(pm: ProcessManager, dir: string, services: number, clients: number, o: Options): Promise<Row> {
@@ -92,12 +101,14 @@ async function scenario(pm: ProcessManager, dir: string, services: number, clien
     await waitReady(debugAddress, proc, 60_000);
     await sleep(500);
     const rssIdle = rssBytes(proc.pid);
+    const heapIdle = await liveBytes(debugAddress);
     const t0 = performance.now();
     fleet.connect();
     await fleet.waitSynced(120_000);
     const syncMs = performance.now() - t0;
     await sleep(500);
     const rssConnected = rssBytes(proc.pid);
+    const heapConnected = await liveBytes(debugAddress);
     const all: number[] = [];
     let missed = 0;
     for (let e = 0; e < o.edits; e++) {
@@ -120,6 +131,7 @@ async function scenario(pm: ProcessManager, dir: string, services: number, clien
       rssIdleMB: rssIdle / 2 ** 20,
       rssConnectedMB: rssConnected / 2 ** 20,
       kbPerProxy: (rssConnected - rssIdle) / 1024 / clients,
+      heapKbPerProxy: (heapConnected - heapIdle) / 1024 / clients,
     };
   } finally {
     fleet.close();
@@ -128,8 +140,8 @@ async function scenario(pm: ProcessManager, dir: string, services: number, clien
 }
 
 function table(rows: Row[]): string {
-  const head = ['services', 'clients', 'sync ms', 'p50 ms', 'p99 ms', 'max ms', 'missed', 'RSS idle MB', 'RSS conn MB', 'KB/proxy'];
-  const cells = rows.map((r) => [r.services, r.clients, r.syncMs.toFixed(0), r.p50Ms.toFixed(1), r.p99Ms.toFixed(1), r.maxMs.toFixed(1), r.missed, r.rssIdleMB.toFixed(1), r.rssConnectedMB.toFixed(1), r.kbPerProxy.toFixed(1)].map(String));
+  const head = ['services', 'clients', 'sync ms', 'p50 ms', 'p99 ms', 'max ms', 'missed', 'RSS idle MB', 'RSS conn MB', 'RSS KB/proxy', 'heap KB/proxy'];
+  const cells = rows.map((r) => [r.services, r.clients, r.syncMs.toFixed(0), r.p50Ms.toFixed(1), r.p99Ms.toFixed(1), r.maxMs.toFixed(1), r.missed, r.rssIdleMB.toFixed(1), r.rssConnectedMB.toFixed(1), r.kbPerProxy.toFixed(1), r.heapKbPerProxy.toFixed(1)].map(String));
   const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   return [head, ...cells].map((c) => c.map((x, i) => x.padStart(w[i])).join('  ')).join('\n');
 }

@@ -105,11 +105,14 @@ export class ControlMetrics {
   readonly debouncedChanges = new Counter('weft_control_debounced_changes', 'Config changes merged into debounced pushes.');
   readonly pushTriggers = new Counter('weft_control_pushes_triggered', 'Debounced pushes to all proxies.');
   readonly rss = new Counter('process_resident_memory_bytes', 'Resident memory size in bytes.', 'gauge');
+  readonly heapUsed = new Counter('nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', 'gauge');
+  readonly external = new Counter('nodejs_external_memory_bytes', 'Node.js external memory size in bytes.', 'gauge');
 
   private readonly all: readonly Metric[] = [
     this.connectedProxies, this.pushes, this.pushTime, this.convergenceTime, this.debounceTime, this.totalRejects,
     this.cdsRejects, this.edsRejects, this.ldsRejects, this.rdsRejects, this.expiredNonce, this.internalErrors,
     this.badRequests, this.rejectedConnections, this.configProblems, this.debouncedChanges, this.pushTriggers, this.rss,
+    this.heapUsed, this.external,
   ];
 
   /** The per-type reject counter (pilot_xds_<type>_reject), if the type has one. */
@@ -124,7 +127,10 @@ export class ControlMetrics {
   }
 
   render(): string {
-    this.rss.set(process.memoryUsage.rss());
+    const m = process.memoryUsage();
+    this.rss.set(m.rss);
+    this.heapUsed.set(m.heapUsed);
+    this.external.set(m.external);
     const out: string[] = [];
     for (const m of this.all) m.render(out);
     return out.join('\n') + '\n';
