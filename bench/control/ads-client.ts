@@ -249,6 +249,15 @@ export class AdsClient {
     });
   }
 
+  /** Stops reading responses (flow control then backs the server up); resume() reads again. */
+  pause(): void {
+    this.call.pause();
+  }
+
+  resume(): void {
+    this.call.resume();
+  }
+
   close(): void {
     this.call.cancel();
   }

@@ -286,3 +286,31 @@ test('bad listen addresses are refused with the accepted forms named', async () 
   await assert.rejects(AdsServer.start(mesh, { xdsAddress: 'localhost' }), /is not host:port or unix:\/path/);
   await assert.rejects(AdsServer.start(mesh, { xdsAddress: 'unix:' }), /needs a socket path/);
 });
+
+test('a proxy that stops reading (scripted mesh) is not sent a backlog: pushes wait for the stream to drain and then carry the latest state', async () => {
+  const services: ServiceSpec[] = Array.from({ length: 300 }, (_, i) => ({ name: `svc-${i}`, port: 10000 + i, endpoints: [30000 + i] }));
+  const mesh = new ScriptedMesh(services);
+  const server = await serve(mesh);
+  const client = connect(server, { nodeId: 'slow-proxy', follow: false });
+  client.subscribe(CDS);
+  await client.waitFor(() => client.version(CDS) === 'v1', 10_000, 'CDS v1');
+  const [proxy] = server.proxies();
+  client.pause();
+  let pushes = 0;
+  for (let i = 1; i <= 60 && !proxy.pushPending; i++) {
+    mesh.update('svc-0', { clusterLbPolicy: i % 2 ? 'RANDOM' : 'LEAST_REQUEST', tag: `t${i}` });
+    pushes = i;
+    await client.waitFor(() => server.metrics.pushTriggers.get() === i, 10_000, `push ${i}`);
+  }
+  assert.ok(proxy.pushPending, `the stream never backed up after ${pushes} pushes`);
+  const sentWhileBlocked = server.metrics.pushes.get({ type: 'cds' });
+  for (let i = 0; i < 3; i++) {
+    mesh.update('svc-1', { tag: `late${i}` });
+    await client.waitFor(() => server.metrics.pushTriggers.get() === pushes + i + 1, 10_000, 'late push');
+  }
+  assert.equal(server.metrics.pushes.get({ type: 'cds' }), sentWhileBlocked);
+  client.resume();
+  const latest = mesh.current().version;
+  await client.waitFor(() => client.version(CDS) === latest, 20_000, `CDS ${latest}`);
+  assert.equal(server.metrics.pushes.get({ type: 'cds' }), sentWhileBlocked + 1);
+});
