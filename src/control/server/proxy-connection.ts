@@ -194,7 +194,7 @@ export class ProxyConnection {
     let sent = 0;
     for (const typeUrl of PUSH_ORDER) {
       const watch = this.watches.get(typeUrl);
-      if (watch && this.respond(watch, snapshot, false)) sent++;
+      if (watch && this.respond(watch, snapshot, watch.answerPending)) sent++;
     }
     return sent;
   }
@@ -237,6 +237,13 @@ export class ProxyConnection {
 
   /** Sends the watch's type if it changed for this proxy (or always, if `force`); true if sent. */
   private respond(watch: TypeWatch, snapshot: MeshSnapshot, force: boolean): boolean {
+    if (this.backedUp) {
+      // Nothing more is queued on a stream that does not drain: the answer waits, bounded to one per type.
+      watch.answerPending ||= force;
+      this.pushPending = true;
+      return false;
+    }
+    watch.answerPending = false;
     const started = process.hrtime.bigint();
     let packed: readonly PackedResource[];
     try {

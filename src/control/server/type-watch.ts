@@ -28,6 +28,8 @@ export class TypeWatch {
   nonceSent = '';
   versionAcked = '';
   nonceAcked = '';
+  /** A request asked for a response while the stream was backed up: send it (even if unchanged) on drain. */
+  answerPending = false;
   /** Responses sent on this stream for this type. */
   responses = 0;
   lastNack: NackRecord | undefined;

@@ -287,7 +287,7 @@ test('bad listen addresses are refused with the accepted forms named', async () 
   await assert.rejects(AdsServer.start(mesh, { xdsAddress: 'unix:' }), /needs a socket path/);
 });
 
-test('a proxy that stops reading (scripted mesh) is not sent a backlog: pushes wait for the stream to drain and then carry the latest state', async () => {
+test('a proxy that stops reading (scripted mesh) is not sent a backlog: pushes and answers wait for the stream to drain, then carry the latest state', async () => {
   const services: ServiceSpec[] = Array.from({ length: 300 }, (_, i) => ({ name: `svc-${i}`, port: 10000 + i, endpoints: [30000 + i] }));
   const mesh = new ScriptedMesh(services);
   const server = await serve(mesh);
@@ -308,6 +308,9 @@ test('a proxy that stops reading (scripted mesh) is not sent a backlog: pushes w
     mesh.update('svc-1', { tag: `late${i}` });
     await client.waitFor(() => server.metrics.pushTriggers.get() === pushes + i + 1, 10_000, 'late push');
   }
+  // Requests that ask for an answer do not queue answers either: one waits, per type.
+  for (let i = 0; i < 20; i++) client.send({ type_url: CDS, resource_names: [] });
+  await client.waitFor(() => proxy.watches.get(CDS)!.answerPending, 10_000, 'answer pending');
   assert.equal(server.metrics.pushes.get({ type: 'cds' }), sentWhileBlocked);
   client.resume();
   const latest = mesh.current().version;
