@@ -121,3 +121,37 @@ test('weft control --validate: exit 1 listing file, resource and field for an in
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('weft control serve path (scripted MeshSource in a child process): serves xDS and debug, reports skipped config, exits 0 on SIGTERM', async () => {
+  const { freePorts } = await import('../../bench/ports');
+  const [xdsPort, debugPort] = await freePorts(2);
+  const child = spawn(process.execPath, [path.join(__dirname, 'control-serve-child.js'), `127.0.0.1:${xdsPort}`, `127.0.0.1:${debugPort}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  try {
+    let ready = false;
+    for (let i = 0; i < 200 && !ready; i++) {
+      ready = await fetch(`http://127.0.0.1:${debugPort}/ready`).then((r) => r.ok, () => false);
+      if (!ready) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(ready, stderr);
+    const ch = adsChannel(`127.0.0.1:${xdsPort}`);
+    const c = new AdsClient(ch as never, { nodeId: 'child-client' });
+    c.subscribe(TYPE_URL.cluster);
+    await c.waitFor(() => c.version(TYPE_URL.cluster) === 'v1', 10_000, 'CDS from the child');
+    const status = await weft(['proxy-status', '--control-address', `127.0.0.1:${debugPort}`]);
+    assert.match(status.stdout, /^child-client\s/m);
+    assert.match(await (await fetch(`http://127.0.0.1:${debugPort}/metrics`)).text(), /^weft_control_config_problems 1$/m);
+    c.close();
+    ch.close();
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.match(stderr, /skipped: bad\.yaml: VirtualService\/default\/x spec\.hosts: required/);
+    assert.match(stderr, /SIGTERM: shutting down/);
+  } finally {
+    clearTimeout(kill);
+    child.kill('SIGKILL');
+  }
+});
