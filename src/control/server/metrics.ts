@@ -87,26 +87,26 @@ export class Histogram implements Metric {
 
 /** Every metric of one control plane. */
 export class ControlMetrics {
-  readonly connectedProxies = new Counter('pilot_xds', 'Number of endpoints connected to this pilot using XDS.', 'gauge');
-  readonly pushes = new Counter('pilot_xds_pushes', 'Pilot build and send errors for lds, rds, cds and eds.');
-  readonly pushTime = new Histogram('pilot_xds_push_time', 'Total time in seconds Pilot takes to push lds, rds, cds and eds.');
-  readonly convergenceTime = new Histogram('pilot_proxy_convergence_time', 'Delay in seconds between config change and a proxy receiving all required configuration.');
-  readonly debounceTime = new Histogram('pilot_debounce_time', 'Delay in seconds between the first config enters debouncing and the merged push request is pushed into the push queue.');
-  readonly totalRejects = new Counter('pilot_total_xds_rejects', 'Total number of XDS responses from pilot rejected by proxy.');
-  readonly cdsRejects = new Counter('pilot_xds_cds_reject', 'Pilot rejected CDS.');
-  readonly edsRejects = new Counter('pilot_xds_eds_reject', 'Pilot rejected EDS.');
-  readonly ldsRejects = new Counter('pilot_xds_lds_reject', 'Pilot rejected LDS.');
-  readonly rdsRejects = new Counter('pilot_xds_rds_reject', 'Pilot rejected RDS.');
-  readonly expiredNonce = new Counter('pilot_xds_expired_nonce', 'Total number of XDS requests with an expired nonce.');
-  readonly internalErrors = new Counter('pilot_total_xds_internal_errors', 'Total number of internal XDS errors in pilot.');
+  readonly connectedProxies = new Counter('pilot_xds', 'Proxies connected over xDS now.', 'gauge');
+  readonly pushes = new Counter('pilot_xds_pushes', 'xDS responses sent, by type.');
+  readonly pushTime = new Histogram('pilot_xds_push_time', 'Seconds to build and write one xDS response, by type.');
+  readonly convergenceTime = new Histogram('pilot_proxy_convergence_time', 'Seconds from the first config change of a push to that push being written to a proxy.');
+  readonly debounceTime = new Histogram('pilot_debounce_time', 'Seconds a burst of config changes spent in the debounce before its push started.');
+  readonly totalRejects = new Counter('pilot_total_xds_rejects', 'xDS responses a proxy rejected (NACK), by type.');
+  readonly cdsRejects = new Counter('pilot_xds_cds_reject', 'Cluster responses a proxy rejected.');
+  readonly edsRejects = new Counter('pilot_xds_eds_reject', 'Endpoint responses a proxy rejected.');
+  readonly ldsRejects = new Counter('pilot_xds_lds_reject', 'Listener responses a proxy rejected.');
+  readonly rdsRejects = new Counter('pilot_xds_rds_reject', 'Route responses a proxy rejected.');
+  readonly expiredNonce = new Counter('pilot_xds_expired_nonce', 'xDS requests answering a superseded response (ignored), by type.');
+  readonly internalErrors = new Counter('pilot_total_xds_internal_errors', 'Responses the control plane could not build (model output that does not encode), by type.');
   readonly badRequests = new Counter('weft_control_xds_bad_requests', 'xDS requests that could not be decoded or used (stream closed).');
   readonly rejectedConnections = new Counter('weft_control_xds_rejected_connections', 'xDS streams refused because the connection limit was reached.');
   readonly configProblems = new Counter('weft_control_config_problems', 'Config or registry resources skipped because they are invalid.', 'gauge');
   readonly debouncedChanges = new Counter('weft_control_debounced_changes', 'Config changes merged into debounced pushes.');
   readonly pushTriggers = new Counter('weft_control_pushes_triggered', 'Debounced pushes to all proxies.');
-  readonly rss = new Counter('process_resident_memory_bytes', 'Resident memory size in bytes.', 'gauge');
-  readonly heapUsed = new Counter('nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', 'gauge');
-  readonly external = new Counter('nodejs_external_memory_bytes', 'Node.js external memory size in bytes.', 'gauge');
+  readonly rss = new Counter('process_resident_memory_bytes', 'Resident set size of the process, bytes.', 'gauge');
+  readonly heapUsed = new Counter('nodejs_heap_size_used_bytes', 'V8 heap in use, bytes.', 'gauge');
+  readonly external = new Counter('nodejs_external_memory_bytes', 'Memory held outside the V8 heap by JS objects (buffers), bytes.', 'gauge');
 
   private readonly all: readonly Metric[] = [
     this.connectedProxies, this.pushes, this.pushTime, this.convergenceTime, this.debounceTime, this.totalRejects,
