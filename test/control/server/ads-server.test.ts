@@ -317,3 +317,15 @@ test('a proxy that stops reading (scripted mesh) is not sent a backlog: pushes a
   await client.waitFor(() => client.version(CDS) === latest, 20_000, `CDS ${latest}`);
   assert.equal(server.metrics.pushes.get({ type: 'cds' }), sentWhileBlocked + 1);
 });
+
+test('push throttle (scripted mesh): with 2 proxies per turn, a push still reaches all 7 proxies, each once', async () => {
+  const mesh = new ScriptedMesh(SERVICES);
+  const server = await serve(mesh, { pushThrottle: 2 });
+  const clients = Array.from({ length: 7 }, (_, i) => connect(server, { nodeId: `throttled-${i}` }));
+  for (const c of clients) await syncAll(c, 'v1');
+  const before = server.metrics.pushes.get({ type: 'eds' });
+  mesh.update('ratings', { endpoints: [40000] });
+  for (const c of clients) await c.waitFor(() => c.version(EDS) === 'v2', 10_000, 'EDS v2');
+  assert.equal(server.metrics.pushes.get({ type: 'eds' }) - before, 7);
+  assert.equal(server.metrics.convergenceTime.count(), 7);
+});
