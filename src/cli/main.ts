@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 
 /** The weft command line: one entry point for every part of the mesh. */
 const program = new Command();
@@ -34,6 +34,41 @@ program
   .action(async (opts: import('./demo').DemoCliOptions) => {
     const { runDemoCli } = await import('./demo');
     process.exitCode = await runDemoCli(opts);
+  });
+
+program
+  .command('control')
+  .description('run the control plane: serve Istio config and a service registry over xDS (ADS)')
+  .option('--config-dir <dir>', 'directory of Istio and Kubernetes YAML to serve (watched)')
+  .option('--validate <dir>', 'check a config directory, print its problems, exit 1 if any')
+  .option('--xds-address <address>', 'xDS listen address, host:port or unix:/path', '127.0.0.1:15010')
+  .option('--debug-address <address>', 'metrics and debug endpoints, host:port', '127.0.0.1:15014')
+  .option('--max-connections <n>', 'most concurrent xDS streams', (v) => Number(v), 10_000)
+  .action(async (opts: { configDir?: string; validate?: string; xdsAddress: string; debugAddress: string; maxConnections: number }) => {
+    const { runControl } = await import('./control');
+    process.exitCode = await runControl(opts);
+  });
+
+program
+  .command('proxy-status')
+  .description("show every connected proxy's xDS sync state (like istioctl proxy-status)")
+  .option('--control-address <address>', "weft control's debug address", '127.0.0.1:15014')
+  .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+  .action(async (opts: { controlAddress: string; output: string }) => {
+    const { runProxyStatus } = await import('./proxy-status');
+    process.exitCode = await runProxyStatus(opts);
+  });
+
+program
+  .command('proxy-config')
+  .description('show the configuration weft control serves one proxy (like istioctl proxy-config)')
+  .argument('<proxy>', 'node id, connection id, or a unique prefix of one')
+  .addArgument(new Argument('<kind>', 'what to show').choices(['clusters', 'listeners', 'routes', 'endpoints']))
+  .option('--control-address <address>', "weft control's debug address", '127.0.0.1:15014')
+  .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+  .action(async (proxy: string, kind: 'clusters' | 'listeners' | 'routes' | 'endpoints', opts: { controlAddress: string; output: string }) => {
+    const { runProxyConfig } = await import('./proxy-config');
+    process.exitCode = await runProxyConfig({ proxy, kind, ...opts });
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

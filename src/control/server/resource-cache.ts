@@ -1,0 +1,55 @@
+/**
+ * Packs resources once. The mesh model memoises its output, so proxies that see the same scope
+ * share resource objects (and usually the same generated list): encodings are cached by object
+ * identity, diffed by content hash, and a proxy holding exactly a generated list shares one
+ * name → hash map with every other proxy holding it.
+ */
+import { createHash } from 'node:crypto';
+import type { XdsResource } from '../contracts';
+import { packAny } from '../../xds/decode';
+import type { PackedResource } from './ads-codec';
+
+const byResource = new WeakMap<object, PackedResource>();
+const byList = new WeakMap<readonly XdsResource[], { typeUrl: string; packed: readonly PackedResource[] }>();
+const sentMaps = new WeakMap<readonly PackedResource[], ReadonlyMap<string, string>>();
+
+/** The packed form of one resource; throws if the model produced something its type cannot encode. */
+export function packResource(typeUrl: string, r: XdsResource): PackedResource {
+  const hit = byResource.get(r.resource);
+  if (hit && hit.name === r.name && hit.typeUrl === typeUrl) return hit;
+  const any = packAny(typeUrl, r.resource);
+  const hash = createHash('sha1').update(any.value).digest('base64url').slice(0, 16);
+  const packed: PackedResource = { name: r.name, typeUrl, value: any.value, hash };
+  byResource.set(r.resource, packed);
+  return packed;
+}
+
+/** A generated list, packed; the same list object gives the same packed array. */
+export function packList(typeUrl: string, generated: readonly XdsResource[]): readonly PackedResource[] {
+  const hit = byList.get(generated);
+  if (hit && hit.typeUrl === typeUrl) return hit.packed;
+  const packed = generated.map((r) => packResource(typeUrl, r));
+  byList.set(generated, { typeUrl, packed });
+  return packed;
+}
+
+/** name → hash of a packed array, shared by every proxy that holds exactly that array. */
+export function sharedSentMap(packed: readonly PackedResource[]): ReadonlyMap<string, string> {
+  let m = sentMaps.get(packed);
+  if (!m) {
+    m = new Map(packed.map((r) => [r.name, r.hash]));
+    sentMaps.set(packed, m);
+  }
+  return m;
+}
+
+const interned = new Map<string, string>();
+const INTERN_MAX = 1_000_000;
+
+/** One string object per resource name, however many proxies subscribe to it (bounded table). */
+export function internName(name: string): string {
+  const hit = interned.get(name);
+  if (hit !== undefined) return hit;
+  if (interned.size < INTERN_MAX) interned.set(name, name);
+  return name;
+}
