@@ -271,7 +271,13 @@ const gatewayServer = obj(
     defaultEndpoint: str,
     name: str,
   },
-  { required: ['port', 'hosts'] },
+  { required: ['port', 'hosts'], check: (v, path, issues) => {
+    const port = isRecord(v.port) ? v.port : {};
+    const protocol = typeof port.protocol === 'string' ? port.protocol.toUpperCase() : '';
+    if ((protocol === 'HTTPS' || protocol === 'TLS') && v.tls === undefined) {
+      issues.push({ path: `${path}.port.protocol`, message: `a ${protocol} server needs tls settings, which Weft does not support yet; use HTTP, HTTP2, GRPC or TCP` });
+    }
+  } },
 );
 export const gatewaySpec = obj({ servers: arr(gatewayServer, { minItems: 1 }), selector: stringMap }, { required: ['servers'] });
 
@@ -280,10 +286,10 @@ const captureMode = oneOfStrings(['DEFAULT', 'IPTABLES', 'NONE']);
 export const sidecarSpec = obj({
   workloadSelector: obj({ labels: stringMap }),
   ingress: arr(obj(
-    { port: sidecarPort, bind: str, captureMode, defaultEndpoint: str, tls: { t: 'any' }, connectionPool },
+    { port: sidecarPort, bind: { t: 'string', check: checkBindIp }, captureMode, defaultEndpoint: { t: 'string', check: checkDefaultEndpoint }, tls: { t: 'any' }, connectionPool },
     { required: ['port'] },
   )),
-  egress: arr(obj({ port: sidecarPort, bind: str, captureMode, hosts: arr(nonEmptyStr, { minItems: 1 }) }, { required: ['hosts'] })),
+  egress: arr(obj({ port: sidecarPort, bind: { t: 'string', check: checkBindIp }, captureMode, hosts: arr(nonEmptyStr, { minItems: 1 }) }, { required: ['hosts'] })),
   outboundTrafficPolicy: obj({ mode: oneOfStrings(['ALLOW_ANY', 'REGISTRY_ONLY']), egressProxy: { t: 'any' } }),
   inboundConnectionPool: connectionPool,
 });
@@ -294,6 +300,22 @@ function requireOne(fields: readonly string[]) {
   return (v: Record<string, unknown>, path: string, issues: ConfigIssue[]): void => {
     if (!fields.some((f) => v[f] !== undefined && v[f] !== null)) issues.push({ path, message: `one of ${fields.join(', ')} is required` });
   };
+}
+
+function checkBindIp(v: string): string | undefined {
+  if (v.startsWith('unix://')) return 'Unix domain socket binds are not supported by Weft yet; use an IP address';
+  return isIp(v) ? undefined : `bind must be an IP address, got "${v}"`;
+}
+
+function checkDefaultEndpoint(v: string): string | undefined {
+  if (v.startsWith('unix://')) return 'Unix domain socket endpoints are not supported by Weft yet; use "IP:port"';
+  const colon = v.lastIndexOf(':');
+  const host = v.slice(0, colon).replace(/^\[|\]$/g, '');
+  const port = Number(v.slice(colon + 1));
+  if (colon <= 0 || !isIp(host) || !Number.isInteger(port) || port < 1 || port > 65535) {
+    return `defaultEndpoint must be "IP:port" (e.g. "127.0.0.1:8080", or "0.0.0.0:8080" for the workload's IP), got "${v}"`;
+  }
+  return undefined;
 }
 
 function checkProtocol(p: string): string | undefined {
@@ -356,7 +378,7 @@ export function isIp(s: string): boolean {
 export const UNSUPPORTED_FIELDS: Readonly<Record<string, readonly string[]>> = {
   VirtualService: ['spec.tls', 'http[].delegate', 'match[].scheme', 'match[].port', 'match[].sourceNamespace', 'match[].statPrefix',
     'delay.exponentialDelay', 'abort.http2Error', 'retries.retryRemoteLocalities', 'match[].destinationSubnets', 'match[].sourceSubnet',
-    'tcp[].match[].sourceLabels', 'corsPolicy.unmatchedPreflights'],
+    'tcp[].match[].sourceLabels', 'corsPolicy.unmatchedPreflights', 'redirect.derivePort'],
   DestinationRule: ['.tunnel', '.proxyProtocol', 'spec.workloadSelector', '.warmupDurationSecs', '.failoverPriority', '.failover',
     '.distribute', '.tcpKeepalive', '.h2UpgradePolicy', '.useClientProtocol', '.maxConcurrentStreams', '.splitExternalLocalOriginErrors',
     '.consecutiveLocalOriginFailures', 'tcp.maxConnectionDuration', 'tcp.idleTimeout'],

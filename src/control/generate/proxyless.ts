@@ -1,0 +1,80 @@
+/**
+ * Proxyless gRPC clients (@grpc/grpc-js-xds and friends): for every service port an LDS resource
+ * named `<host>:<port>` (and Istio's short forms) holding an api_listener HttpConnectionManager
+ * with RDS to a route configuration of the same name; EDS clusters with ROUND_ROBIN or RING_HASH.
+ */
+import type { DecodedMessage } from '../../xds/decoded';
+import type { MeshModel } from '../model/mesh';
+import type { ProxyInfo } from '../model/proxy';
+import { DOMAIN_SUFFIX } from '../registry/registry';
+import type { Service } from '../registry/types';
+import { outboundClusterName, TYPES } from './common';
+import { buildServiceClusters } from './clusters';
+import { buildClusterLoadAssignment } from './endpoints';
+import { httpFilters } from './hcm';
+import { buildDefaultRoute, buildVirtualServiceRoutes, type RouteContext } from './routes';
+import { adsConfigSource } from './common';
+
+export interface ProxylessResources {
+  readonly clusters: DecodedMessage[];
+  readonly endpoints: DecodedMessage[];
+  readonly listeners: DecodedMessage[];
+  readonly routes: DecodedMessage[];
+}
+
+/** The names a gRPC client may dial a service port by: FQDN, name.namespace(.svc), and the bare name from its own namespace. */
+export function proxylessTargetNames(s: Service, port: number, proxyNamespace: string): string[] {
+  const names = [`${s.hostname}:${port}`];
+  if (s.source === 'Kubernetes' && s.hostname.endsWith(`.${DOMAIN_SUFFIX}`)) {
+    const short = s.hostname.slice(0, -(DOMAIN_SUFFIX.length + 1));
+    names.push(`${short}.svc:${port}`, `${short}:${port}`);
+    if (s.namespace === proxyNamespace) names.push(`${s.name}:${port}`);
+  }
+  return names;
+}
+
+export function buildProxyless(model: MeshModel, proxy: ProxyInfo): ProxylessResources {
+  const sidecar = model.sidecarFor(proxy);
+  const egress = sidecar?.spec.egress;
+  const services = egress && egress.length > 0
+    ? [...new Set(egress.flatMap((e) => model.visibleServices(proxy.namespace, e, sidecar!.meta.namespace)))]
+    : model.visibleServices(proxy.namespace, undefined, proxy.namespace);
+  const clusters: DecodedMessage[] = [];
+  const endpoints: DecodedMessage[] = [];
+  const listeners: DecodedMessage[] = [];
+  const routes: DecodedMessage[] = [];
+  const names = new Set<string>();
+  for (const s of services) {
+    // gRPC clients resolve endpoints through EDS only (no DNS or original-destination clusters).
+    if (s.resolution !== 'CLIENT_SIDE_LB') continue;
+    const dr = model.destinationRuleFor(proxy.namespace, s)?.spec;
+    clusters.push(...buildServiceClusters(model.registry, s, dr, { proxyless: true }));
+    for (const p of s.ports) {
+      if (p.protocol === 'UDP') continue;
+      const eps = model.registry.endpoints(s, p.port);
+      endpoints.push(buildClusterLoadAssignment(outboundClusterName(p.port, '', s.hostname), eps, undefined));
+      for (const sub of dr?.subsets ?? []) endpoints.push(buildClusterLoadAssignment(outboundClusterName(p.port, sub.name, s.hostname), eps, sub.labels ?? {}));
+
+      const ctx: RouteContext = { model, proxyNamespace: proxy.namespace, proxyLabels: proxy.labels, gateway: 'mesh', port: p.port, proxyless: true };
+      const vs = model.virtualServiceFor(s.hostname, 'mesh');
+      const built = vs ? buildVirtualServiceRoutes(ctx, vs) : { routes: [buildDefaultRoute(ctx, s, p.port)], usesFault: false };
+      for (const name of proxylessTargetNames(s, p.port, proxy.namespace)) {
+        if (names.has(name)) continue;
+        names.add(name);
+        listeners.push({
+          name,
+          api_listener: {
+            api_listener: {
+              '@type': TYPES.hcm,
+              stat_prefix: name,
+              rds: { config_source: adsConfigSource(), route_config_name: name },
+              http_filters: httpFilters(built.usesFault, false),
+            },
+          },
+        });
+        routes.push({ name, virtual_hosts: [{ name, domains: ['*'], routes: built.routes }] });
+      }
+    }
+  }
+  return { clusters, endpoints, listeners, routes };
+}
