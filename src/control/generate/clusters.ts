@@ -75,13 +75,10 @@ function applyLoadBalancer(c: DecodedMessage, policy: PolicySettings, opts: Clus
     }
     return;
   }
-  if (opts.proxyless) {
-    c.lb_policy = 'ROUND_ROBIN';
-    return;
-  }
+  // ROUND_ROBIN is the proto default (0), so it is left out: the decoded form holds only non-default fields.
+  if (opts.proxyless) return;
   switch (lb?.simple) {
     case 'ROUND_ROBIN':
-      c.lb_policy = 'ROUND_ROBIN';
       break;
     case 'RANDOM':
       c.lb_policy = 'RANDOM';
@@ -115,6 +112,7 @@ function applyConnectionPool(c: DecodedMessage, policy: PolicySettings, protocol
   const options: DecodedMessage = { '@type': TYPES.httpProtocolOptions };
   if (Object.keys(common).length > 0) options.common_http_protocol_options = common;
   if (protocolHttp2) options.explicit_http_config = { http2_protocol_options: {} };
+  else if (options.common_http_protocol_options) options.explicit_http_config = { http_protocol_options: {} };
   if (Object.keys(options).length > 1) {
     c.typed_extension_protocol_options = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': options };
   }
@@ -191,9 +189,8 @@ export function buildServiceClusters(
 export function buildStaticCluster(name: string, address: string, port: number): DecodedMessage {
   return {
     name,
-    type: 'STATIC',
+    // type STATIC and lb_policy ROUND_ROBIN are the proto defaults.
     connect_timeout: DEFAULT_CONNECT_TIMEOUT_MS,
-    lb_policy: 'ROUND_ROBIN',
     load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(address, port) } }] }] },
     circuit_breakers: { thresholds: [{ max_connections: MAX_U32, max_pending_requests: MAX_U32, max_requests: MAX_U32, max_retries: MAX_U32, track_remaining: true }] },
   };

@@ -38,5 +38,7 @@ export function buildLocalityEndpoints(endpoints: readonly ServiceEndpoint[], su
 }
 
 export function buildClusterLoadAssignment(clusterName: string, endpoints: readonly ServiceEndpoint[], subsetLabels: Labels | undefined): DecodedMessage {
-  return { cluster_name: clusterName, endpoints: buildLocalityEndpoints(endpoints, subsetLabels, true) };
+  const localities = buildLocalityEndpoints(endpoints, subsetLabels, true);
+  // Empty repeated fields are absent in the decoded form.
+  return localities.length > 0 ? { cluster_name: clusterName, endpoints: localities } : { cluster_name: clusterName };
 }

@@ -70,7 +70,7 @@ export function buildGateway(model: MeshModel, proxy: ProxyInfo): GatewayResourc
       for (const sub of dr?.subsets ?? []) endpoints.push(buildClusterLoadAssignment(outboundClusterName(p.port, sub.name, s.hostname), eps, sub.labels ?? {}));
     }
   }
-  clusters.push({ name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: DEFAULT_CONNECT_TIMEOUT_MS });
+  clusters.push({ name: BLACKHOLE_CLUSTER, connect_timeout: DEFAULT_CONNECT_TIMEOUT_MS });
   return { clusters, endpoints, listeners, routes };
 }
 
@@ -97,11 +97,12 @@ function gatewayRouteConfig(model: MeshModel, proxy: ProxyInfo, name: string, ps
         const existing = vhosts.get(vhName);
         // Istio merges VirtualServices bound to one gateway host: routes concatenate in resource order.
         if (existing) (existing.routes as DecodedMessage[]).push(...built.routes);
-        else vhosts.set(vhName, { name: vhName, domains: host === '*' ? ['*'] : [host, `${host}:${ps.port}`], routes: built.routes });
+        else vhosts.set(vhName, { name: vhName, domains: host === '*' ? ['*'] : [host, `${host}:${ps.port}`], routes: [...built.routes] });
       }
     }
   }
   const list = [...vhosts.values()];
+  for (const vh of list) if ((vh.routes as DecodedMessage[]).length === 0) delete vh.routes;
   if (list.length === 0) {
     list.push({ name: 'blackhole:' + ps.port, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, direct_response: { status: 404 } }] });
   }

@@ -72,7 +72,9 @@ export function buildProxyless(model: MeshModel, proxy: ProxyInfo): ProxylessRes
             },
           },
         });
-        routes.push({ name, virtual_hosts: [{ name, domains: ['*'], routes: built.routes }] });
+        const vh: DecodedMessage = { name, domains: ['*'] };
+        if (built.routes.length > 0) vh.routes = built.routes;
+        routes.push({ name, virtual_hosts: [vh] });
       }
     }
   }

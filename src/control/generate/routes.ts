@@ -92,7 +92,8 @@ function buildMatch(m: HTTPMatchRequest | undefined): DecodedMessage {
 function headerOptions(ops: HeaderOps | undefined): { add: DecodedMessage[]; remove: string[] } {
   const add: DecodedMessage[] = [];
   for (const [key, value] of Object.entries(ops?.set ?? {})) add.push({ header: { key, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' });
-  for (const [key, value] of Object.entries(ops?.add ?? {})) add.push({ header: { key, value }, append_action: 'APPEND_IF_EXISTS_OR_ADD' });
+  // APPEND_IF_EXISTS_OR_ADD is append_action's default (0).
+  for (const [key, value] of Object.entries(ops?.add ?? {})) add.push({ header: { key, value } });
   return { add, remove: [...(ops?.remove ?? [])] };
 }
 
@@ -153,7 +154,8 @@ function redirectAction(r: NonNullable<HTTPRoute['redirect']>): DecodedMessage {
   if (r.authority !== undefined) out.host_redirect = r.authority;
   if (r.port !== undefined) out.port_redirect = r.port;
   if (r.scheme !== undefined) out.scheme_redirect = r.scheme;
-  out.response_code = REDIRECT_CODES[r.redirectCode ?? 301] ?? 'MOVED_PERMANENTLY';
+  const code = REDIRECT_CODES[r.redirectCode ?? 301] ?? 'MOVED_PERMANENTLY';
+  if (code !== 'MOVED_PERMANENTLY') out.response_code = code; // the default (0)
   return out;
 }
 

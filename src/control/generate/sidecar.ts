@@ -116,7 +116,7 @@ export class SidecarScope {
       const dr = this.model.destinationRuleFor(this.proxy.namespace, s);
       out.push(...buildServiceClusters(this.model.registry, s, dr?.spec, { proxyless: false }));
     }
-    out.push({ name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: DEFAULT_CONNECT_TIMEOUT_MS });
+    out.push({ name: BLACKHOLE_CLUSTER, connect_timeout: DEFAULT_CONNECT_TIMEOUT_MS });
     if (this.outboundCapture) {
       out.push({ name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: DEFAULT_CONNECT_TIMEOUT_MS });
     }
@@ -166,7 +166,9 @@ export class SidecarScope {
           : { name: 'block_all', domains: ['*'], routes: [{ name: 'block_all', match: { prefix: '/' }, direct_response: { status: 502 } }] },
       );
     }
-    return { rc: { name, virtual_hosts: vhosts, validate_clusters: false }, fault, cors };
+    const rc: DecodedMessage = { name, validate_clusters: false };
+    if (vhosts.length > 0) rc.virtual_hosts = vhosts;
+    return { rc, fault, cors };
   }
 
   /** Outbound listeners and their route configurations. */

@@ -44,5 +44,7 @@ export function buildServiceVirtualHost(ctx: RouteContext, service: Service, por
   } else {
     routes = [buildDefaultRoute(ctx, service, port)];
   }
-  return { virtualHost: { name: `${service.hostname}:${port}`, domains, routes }, usesFault, usesCors };
+  const virtualHost: DecodedMessage = { name: `${service.hostname}:${port}`, domains };
+  if (routes.length > 0) virtualHost.routes = routes;
+  return { virtualHost, usesFault, usesCors };
 }
