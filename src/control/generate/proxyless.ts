@@ -8,6 +8,7 @@ import type { MeshModel } from '../model/mesh';
 import type { ProxyInfo } from '../model/proxy';
 import { DOMAIN_SUFFIX } from '../registry/registry';
 import type { Service } from '../registry/types';
+import type { Protocol } from '../registry/protocol';
 import { outboundClusterName, TYPES } from './common';
 import { buildServiceClusters } from './clusters';
 import { buildClusterLoadAssignment } from './endpoints';
@@ -33,6 +34,9 @@ export function proxylessTargetNames(s: Service, port: number, proxyNamespace: s
   return names;
 }
 
+/** Ports that certainly do not carry gRPC get no listener (unnamed ports might). */
+const NOT_GRPC: ReadonlySet<Protocol> = new Set<Protocol>(['TCP', 'TLS', 'HTTPS', 'UDP', 'MONGO', 'MYSQL', 'REDIS']);
+
 export function buildProxyless(model: MeshModel, proxy: ProxyInfo): ProxylessResources {
   const sidecar = model.sidecarFor(proxy);
   const egress = sidecar?.spec.egress;
@@ -50,7 +54,7 @@ export function buildProxyless(model: MeshModel, proxy: ProxyInfo): ProxylessRes
     const dr = model.destinationRuleFor(proxy.namespace, s)?.spec;
     clusters.push(...buildServiceClusters(model.registry, s, dr, { proxyless: true }));
     for (const p of s.ports) {
-      if (p.protocol === 'UDP') continue;
+      if (NOT_GRPC.has(p.protocol)) continue;
       const eps = model.registry.endpoints(s, p.port);
       endpoints.push(buildClusterLoadAssignment(outboundClusterName(p.port, '', s.hostname), eps, undefined));
       for (const sub of dr?.subsets ?? []) endpoints.push(buildClusterLoadAssignment(outboundClusterName(p.port, sub.name, s.hostname), eps, sub.labels ?? {}));
