@@ -32,7 +32,8 @@ export function buildLocalityEndpoints(endpoints: readonly ServiceEndpoint[], su
     if (g.locality.region) locality.region = g.locality.region;
     if (g.locality.zone) locality.zone = g.locality.zone;
     if (g.locality.subZone) locality.sub_zone = g.locality.subZone;
-    if (Object.keys(locality).length > 0) out.locality = locality;
+    // Always present, even empty: gRPC clients reject a locality-less LocalityLbEndpoints.
+    out.locality = locality;
     return out;
   });
 }

@@ -59,7 +59,10 @@ export function buildProxyless(model: MeshModel, proxy: ProxyInfo): ProxylessRes
       endpoints.push(buildClusterLoadAssignment(outboundClusterName(p.port, '', s.hostname), eps, undefined));
       for (const sub of dr?.subsets ?? []) endpoints.push(buildClusterLoadAssignment(outboundClusterName(p.port, sub.name, s.hostname), eps, sub.labels ?? {}));
 
-      const ctx: RouteContext = { model, proxyNamespace: proxy.namespace, proxyLabels: proxy.labels, gateway: 'mesh', port: p.port, proxyless: true };
+      const ctx: RouteContext = {
+        model, proxyNamespace: proxy.namespace, proxyLabels: proxy.labels, gateway: 'mesh', port: p.port, proxyless: true,
+        nonForwardingCluster: outboundClusterName(p.port, '', s.hostname),
+      };
       const vs = model.virtualServiceFor(s.hostname, 'mesh');
       const built = vs ? buildVirtualServiceRoutes(ctx, vs) : { routes: [buildDefaultRoute(ctx, s, p.port)], usesFault: false };
       for (const name of proxylessTargetNames(s, p.port, proxy.namespace)) {

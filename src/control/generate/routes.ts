@@ -38,6 +38,11 @@ export interface RouteContext {
   readonly port: number;
   /** Proxyless gRPC clients: no retries/mirrors/CORS (gRPC ignores or rejects them). */
   readonly proxyless: boolean;
+  /**
+   * For proxyless clients, which reject redirect and direct_response routes: the cluster such a
+   * route names while a 100% fault abort answers it (direct response: its status; redirect: UNIMPLEMENTED).
+   */
+  readonly nonForwardingCluster?: string;
 }
 
 /** The cluster for a destination: its host resolved in the VirtualService's namespace, its port or the only/context port. */
@@ -243,7 +248,15 @@ export function buildVirtualServiceRoutes(ctx: RouteContext, vs: ScopedVirtualSe
       const name = [http.name, m?.name].filter((x) => x).join('.');
       if (name) r.name = name;
       else r.name = `${vs.resource.meta.namespace}/${vs.resource.meta.name}.${i}`;
-      if (kind === 'route') r.route = action!;
+      const perFilter: DecodedMessage = {};
+      if (kind !== 'route' && ctx.proxyless && ctx.nonForwardingCluster !== undefined) {
+        r.route = { cluster: ctx.nonForwardingCluster, timeout: 0 };
+        const abort: DecodedMessage = { percentage: fractionalPercent(100) };
+        if (kind === 'direct_response') abort.http_status = http.directResponse!.status;
+        else abort.grpc_status = GRPC_CODES.UNIMPLEMENTED;
+        perFilter[FILTER_NAMES.fault] = { '@type': TYPES.fault, abort };
+        usesFault = true;
+      } else if (kind === 'route') r.route = action!;
       else if (kind === 'redirect') r.redirect = redirectAction(http.redirect!);
       else {
         const dr: DecodedMessage = { status: http.directResponse!.status };
@@ -253,8 +266,7 @@ export function buildVirtualServiceRoutes(ctx: RouteContext, vs: ScopedVirtualSe
         r.direct_response = dr;
       }
       applyHeaders(r, http.headers);
-      const perFilter: DecodedMessage = {};
-      if (http.fault) {
+      if (http.fault && perFilter[FILTER_NAMES.fault] === undefined) {
         perFilter[FILTER_NAMES.fault] = faultConfig(http.fault);
         usesFault = true;
       }
