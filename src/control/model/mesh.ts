@@ -47,6 +47,9 @@ export class MeshModel {
   /** Some VirtualService matches on sourceLabels: outbound routes then depend on the proxy's labels. */
   readonly usesSourceLabels: boolean;
   private readonly vsCache = new Map<string, ScopedVirtualService | null>();
+  private readonly drCache = new Map<string, Resource<DestinationRuleSpec> | null>();
+  /** DestinationRules by namespace: exact hosts, then wildcards longest first. */
+  private readonly drIndex = new Map<string, { exact: Map<string, Resource<DestinationRuleSpec>[]>; wildcard: { host: string; rule: Resource<DestinationRuleSpec> }[] }>();
 
   constructor(readonly config: MeshConfig, readonly registry: ServiceRegistry) {
     this.virtualServices = [...config.virtualServices].sort(byNsName).map((r) => ({
@@ -57,6 +60,21 @@ export class MeshModel {
       ),
     }));
     this.destinationRules = [...config.destinationRules].sort(byNsName);
+    for (const dr of this.destinationRules) {
+      let index = this.drIndex.get(dr.meta.namespace);
+      if (!index) {
+        index = { exact: new Map(), wildcard: [] };
+        this.drIndex.set(dr.meta.namespace, index);
+      }
+      const host = resolveHost(dr.spec.host, dr.meta.namespace);
+      if (host.includes('*')) index.wildcard.push({ host, rule: dr });
+      else {
+        const list = index.exact.get(host);
+        if (list) list.push(dr);
+        else index.exact.set(host, [dr]);
+      }
+    }
+    for (const index of this.drIndex.values()) index.wildcard.sort((a, b) => b.host.length - a.host.length);
     this.sidecars = [...config.sidecars].sort(byNsName);
     this.gateways = [...config.gateways].sort(byNsName);
     this.usesSourceLabels = config.virtualServices.some((v) => (v.spec.http ?? []).some((h) => (h.match ?? []).some((m) => m.sourceLabels !== undefined)));
@@ -86,18 +104,19 @@ export class MeshModel {
 
   /** Istio's lookup: a rule in the proxy's namespace, then the service's, then the root namespace; exact host before wildcard. */
   destinationRuleFor(proxyNamespace: string, service: Service): Resource<DestinationRuleSpec> | undefined {
+    const key = `${proxyNamespace}|${service.namespace}|${service.hostname}`;
+    const cached = this.drCache.get(key);
+    if (cached !== undefined) return cached ?? undefined;
+    let found: Resource<DestinationRuleSpec> | undefined;
     for (const ns of [proxyNamespace, service.namespace, ROOT_NAMESPACE]) {
-      let wildcard: Resource<DestinationRuleSpec> | undefined;
-      for (const dr of this.destinationRules) {
-        if (dr.meta.namespace !== ns) continue;
-        if (!visibleTo(dr.spec.exportTo, dr.meta.namespace, proxyNamespace)) continue;
-        const host = resolveHost(dr.spec.host, dr.meta.namespace);
-        if (host === service.hostname) return dr;
-        if (!wildcard && hostMatches(host, service.hostname)) wildcard = dr;
-      }
-      if (wildcard) return wildcard;
+      const index = this.drIndex.get(ns);
+      if (!index) continue;
+      const visible = (dr: Resource<DestinationRuleSpec>): boolean => visibleTo(dr.spec.exportTo, dr.meta.namespace, proxyNamespace);
+      found = index.exact.get(service.hostname)?.find(visible) ?? index.wildcard.find((w) => hostMatches(w.host, service.hostname) && visible(w.rule))?.rule;
+      if (found) break;
     }
-    return undefined;
+    this.drCache.set(key, found ?? null);
+    return found;
   }
 
   /** The Sidecar for a proxy: one selecting its labels in its namespace, else its namespace's default, else the root namespace's. */

@@ -11,6 +11,12 @@ import type { Labels, Locality, Service, ServiceEndpoint, ServicePort, Workload 
 export const DOMAIN_SUFFIX = 'svc.cluster.local';
 const NO_LOCALITY: Locality = { region: '', zone: '', subZone: '' };
 
+export interface ServiceMembership {
+  readonly service: Service;
+  readonly port: ServicePort;
+  readonly targetPort: number;
+}
+
 export class ServiceRegistry {
   /** Sorted by hostname, then namespace (the same order every time). */
   readonly services: readonly Service[];
@@ -19,6 +25,7 @@ export class ServiceRegistry {
   private readonly servicesByHost = new Map<string, Service[]>();
   private readonly workloadsByIp = new Map<string, Workload>();
   private readonly workloadsByName = new Map<string, Workload>();
+  private byAddress: Map<string, ServiceMembership[]> | undefined;
 
   constructor(services: Service[], endpoints: Map<string, ServiceEndpoint[]>, workloads: Workload[]) {
     services.sort((a, b) => cmp(a.hostname, b.hostname) || cmp(a.namespace, b.namespace));
@@ -56,17 +63,22 @@ export class ServiceRegistry {
     return this.workloadsByName.get(`${namespace}/${name}`);
   }
 
-  /** Kubernetes services (or ServiceEntries with a workloadSelector) that select this workload. */
-  servicesOf(w: Workload): { service: Service; port: ServicePort; targetPort: number }[] {
-    const out: { service: Service; port: ServicePort; targetPort: number }[] = [];
-    for (const s of this.services) {
-      for (const p of s.ports) {
-        const eps = this.endpoints(s, p.port);
-        const ep = eps.find((e) => e.address === w.address);
-        if (ep) out.push({ service: s, port: p, targetPort: ep.port });
+  /** Kubernetes services (or ServiceEntries with a workloadSelector) that have this workload as an endpoint. */
+  servicesOf(w: Workload): readonly ServiceMembership[] {
+    if (!this.byAddress) {
+      this.byAddress = new Map();
+      for (const s of this.services) {
+        for (const p of s.ports) {
+          for (const e of this.endpoints(s, p.port)) {
+            const list = this.byAddress.get(e.address);
+            const m: ServiceMembership = { service: s, port: p, targetPort: e.port };
+            if (list) list.push(m);
+            else this.byAddress.set(e.address, [m]);
+          }
+        }
       }
     }
-    return out;
+    return this.byAddress.get(w.address) ?? [];
   }
 }
 
@@ -145,6 +157,28 @@ export function buildRegistry(config: MeshConfig, problems: ConfigProblem[]): Se
     podByName.set(`${w.namespace}/${w.name}`, w);
   }
 
+  const endpointsByName = new Map(config.endpoints.map((e) => [`${e.meta.namespace}/${e.meta.name}`, e]));
+  const slicesByService = new Map<string, (typeof config.endpointSlices)[number][]>();
+  for (const slice of config.endpointSlices) {
+    const svcName = slice.meta.labels['kubernetes.io/service-name'];
+    if (svcName === undefined) continue;
+    const k = `${slice.meta.namespace}/${svcName}`;
+    const list = slicesByService.get(k);
+    if (list) list.push(slice);
+    else slicesByService.set(k, [slice]);
+  }
+  // Pods by namespace and label, so a selector looks only at pods carrying its first label.
+  const podsByLabel = new Map<string, Workload[]>();
+  for (const w of workloads) {
+    if (w.kind !== 'Pod' || w.address === '') continue;
+    for (const [k, v] of Object.entries(w.labels)) {
+      const key = `${w.namespace}|${k}=${v}`;
+      const list = podsByLabel.get(key);
+      if (list) list.push(w);
+      else podsByLabel.set(key, [w]);
+    }
+  }
+
   // Kubernetes services
   for (const svc of config.services) {
     const { name, namespace } = svc.meta;
@@ -164,8 +198,10 @@ export function buildRegistry(config: MeshConfig, problems: ConfigProblem[]): Se
     };
     services.push(service);
 
-    const eps = config.endpoints.find((e) => e.meta.name === name && e.meta.namespace === namespace);
-    const slices = config.endpointSlices.filter((e) => e.meta.namespace === namespace && e.meta.labels['kubernetes.io/service-name'] === name);
+    const eps = endpointsByName.get(`${namespace}/${name}`);
+    const slices = slicesByService.get(`${namespace}/${name}`) ?? [];
+    const selectorEntries = Object.entries(spec.selector ?? {});
+    const candidates = selectorEntries.length > 0 ? podsByLabel.get(`${namespace}|${selectorEntries[0][0]}=${selectorEntries[0][1]}`) ?? [] : [];
     const labelsOf = (ip: string, ref: { name?: string; namespace?: string } | undefined): { labels: Labels; locality: Locality } => {
       const pod = (ref?.name ? podByName.get(`${ref.namespace ?? namespace}/${ref.name}`) : undefined) ?? podByIp.get(ip);
       return pod ? { labels: pod.labels, locality: pod.locality } : { labels: {}, locality: NO_LOCALITY };
@@ -196,9 +232,9 @@ export function buildRegistry(config: MeshConfig, problems: ConfigProblem[]): Se
             }
           }
         }
-      } else if (spec.selector && Object.keys(spec.selector).length > 0) {
-        for (const w of workloads) {
-          if (w.kind !== 'Pod' || w.namespace !== namespace || w.address === '' || !labelsMatch(spec.selector, w.labels)) continue;
+      } else if (selectorEntries.length > 0) {
+        for (const w of candidates) {
+          if (!labelsMatch(spec.selector, w.labels)) continue;
           const target = resolveTargetPort(sp, w);
           if (target === undefined) continue;
           addEndpoint(service, sp.port, { address: w.address, port: target, ready: w.ready, weight: 1, labels: w.labels, locality: w.locality });
