@@ -63,7 +63,7 @@ export function buildProxyless(model: MeshModel, proxy: ProxyInfo): ProxylessRes
         model, proxyNamespace: proxy.namespace, proxyLabels: proxy.labels, gateway: 'mesh', port: p.port, proxyless: true,
         nonForwardingCluster: outboundClusterName(p.port, '', s.hostname),
       };
-      const vs = model.virtualServiceFor(s.hostname, 'mesh');
+      const vs = model.virtualServiceFor(s.hostname, 'mesh', proxy.namespace);
       const built = vs ? buildVirtualServiceRoutes(ctx, vs) : { routes: [buildDefaultRoute(ctx, s, p.port)], usesFault: false };
       for (const name of proxylessTargetNames(s, p.port, proxy.namespace)) {
         if (names.has(name)) continue;

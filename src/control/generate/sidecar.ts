@@ -246,7 +246,7 @@ export class SidecarScope {
 
   /** A TCP service's target: its VirtualService tcp route (weighted), else its cluster. */
   private tcpTarget(s: Service, p: ServicePort): string | { name: string; weight: number }[] {
-    const vs = this.model.virtualServiceFor(s.hostname, 'mesh');
+    const vs = this.model.virtualServiceFor(s.hostname, 'mesh', this.proxy.namespace);
     const tcp = vs?.resource.spec.tcp?.find((r) => !r.match || r.match.length === 0 || r.match.some((m) => m.port === undefined || m.port === p.port));
     if (vs && tcp?.route && tcp.route.length > 0) {
       const ns = vs.resource.meta.namespace;

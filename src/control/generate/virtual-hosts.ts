@@ -32,7 +32,7 @@ export function buildServiceVirtualHost(ctx: RouteContext, service: Service, por
   const domains = serviceDomains(service, port, ctx.proxyNamespace).filter((d) => !taken.has(d));
   if (domains.length === 0) return undefined;
   for (const d of domains) taken.add(d);
-  const vs = ctx.model.virtualServiceFor(service.hostname, ctx.gateway);
+  const vs = ctx.model.virtualServiceFor(service.hostname, ctx.gateway, ctx.proxyNamespace);
   let routes: DecodedMessage[];
   let usesFault = false;
   let usesCors = false;

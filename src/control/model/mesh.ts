@@ -81,14 +81,15 @@ export class MeshModel {
   }
 
   /** The VirtualService for `hostname` bound to `gateway` ('mesh' for sidecars): exact host first, then the longest wildcard. */
-  virtualServiceFor(hostname: string, gateway: string): ScopedVirtualService | undefined {
-    const key = `${gateway}|${hostname}`;
+  virtualServiceFor(hostname: string, gateway: string, proxyNamespace: string): ScopedVirtualService | undefined {
+    const key = `${gateway}|${proxyNamespace}|${hostname}`;
     const cached = this.vsCache.get(key);
     if (cached !== undefined) return cached ?? undefined;
     let best: ScopedVirtualService | undefined;
     let bestLen = -1;
     for (const vs of this.virtualServices) {
       if (!vs.gateways.includes(gateway)) continue;
+      if (!visibleTo(vs.resource.spec.exportTo, vs.resource.meta.namespace, proxyNamespace)) continue;
       for (const h of vs.hosts) {
         if (!hostMatches(h, hostname)) continue;
         const len = h === hostname ? Number.MAX_SAFE_INTEGER : h.length;
