@@ -26,10 +26,11 @@ export interface ProxylessResources {
 /** The names a gRPC client may dial a service port by: FQDN, name.namespace(.svc), and the bare name from its own namespace. */
 export function proxylessTargetNames(s: Service, port: number, proxyNamespace: string): string[] {
   const names = [`${s.hostname}:${port}`];
-  if (s.source === 'Kubernetes' && s.hostname.endsWith(`.${DOMAIN_SUFFIX}`)) {
+  if (s.hostname.endsWith(`.${DOMAIN_SUFFIX}`)) {
     const short = s.hostname.slice(0, -(DOMAIN_SUFFIX.length + 1));
+    const [name, ns] = short.split('.');
     names.push(`${short}.svc:${port}`, `${short}:${port}`);
-    if (s.namespace === proxyNamespace) names.push(`${s.name}:${port}`);
+    if (ns === proxyNamespace && name !== undefined) names.push(`${name}:${port}`);
   }
   return names;
 }

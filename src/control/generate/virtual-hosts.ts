@@ -4,13 +4,18 @@ import { DOMAIN_SUFFIX } from '../registry/registry';
 import type { Service } from '../registry/types';
 import { buildDefaultRoute, buildVirtualServiceRoutes, type RouteContext } from './routes';
 
-/** host, host:port, and for Kubernetes services the short forms visible from the proxy's namespace and the ClusterIP. */
+/**
+ * host, host:port, and for hosts in the cluster domain (`name.ns.svc.cluster.local`, whatever
+ * registry they come from) Istio's short forms: `name.ns.svc`, `name.ns`, and `name` from the same
+ * namespace; then the service's addresses.
+ */
 export function serviceDomains(service: Service, port: number, proxyNamespace: string): string[] {
   const names = [service.hostname];
-  if (service.source === 'Kubernetes' && service.hostname.endsWith(`.${DOMAIN_SUFFIX}`)) {
+  if (service.hostname.endsWith(`.${DOMAIN_SUFFIX}`)) {
     const short = service.hostname.slice(0, -(DOMAIN_SUFFIX.length + 1));
+    const [name, ns] = short.split('.');
     names.push(`${short}.svc`, short);
-    if (service.namespace === proxyNamespace) names.push(service.name);
+    if (ns === proxyNamespace && name !== undefined) names.push(name);
   }
   names.push(...service.addresses);
   const out: string[] = [];

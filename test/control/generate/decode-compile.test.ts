@@ -7,7 +7,7 @@ import { validateBootstrap } from '../../../src/proxy/server';
 import { decodeBinary, encodeBinary } from '../../../src/xds/decode';
 import type { DecodedMessage } from '../../../src/xds/decoded';
 import { typeNameOfUrl } from '../../../src/xds/protos';
-import { fixtureDir, generateAll, get, loadSnapshot, proxylessNode, routerNode, sidecarNode } from './harness';
+import { asStaticBootstrap, fixtureDir, generateAll, get, loadSnapshot, proxylessNode, routerNode, sidecarNode } from './harness';
 
 const NODES: [string, ProxyNode][] = [
   ['sidecar with captureMode NONE', sidecarNode('127.0.1.1', 'productpage-1')],
@@ -34,39 +34,13 @@ for (const [label, node] of NODES) {
   });
 }
 
-/** What the proxy's xDS client does with RDS and EDS, done by hand: inline route configs, static endpoints. */
-function asBootstrap(g: ReturnType<typeof generateAll>): DecodedMessage {
-  const inline = (filters: DecodedMessage[]): DecodedMessage[] =>
-    filters.map((f) => {
-      const tc = f.typed_config as DecodedMessage;
-      if (!tc.rds) return f;
-      const { rds, ...rest } = tc;
-      const rc = g.routes.get(String((rds as DecodedMessage).route_config_name));
-      assert.ok(rc, `route ${String((rds as DecodedMessage).route_config_name)} is generated`);
-      return { ...f, typed_config: { ...rest, route_config: rc } };
-    });
-  const listeners = [...g.listeners.values()].map((l) => ({
-    ...l,
-    filter_chains: (l.filter_chains as DecodedMessage[]).map((c) => ({ ...c, filters: inline(c.filters as DecodedMessage[]) })),
-  }));
-  const clusters = [...g.clusters.values()].map((c) => {
-    if (c.type !== 'EDS') return c;
-    const { eds_cluster_config, ...rest } = c;
-    void eds_cluster_config;
-    const cla = g.endpoints.get(String(c.name));
-    assert.ok(cla, `endpoints for ${String(c.name)} are generated`);
-    return { ...rest, type: 'STATIC', load_assignment: cla };
-  });
-  return { static_resources: { listeners, clusters } };
-}
-
 test("a captureMode NONE sidecar's and a gateway's resources compile with Weft's own proxy compilers", async () => {
   const { snapshot } = await loadSnapshot(fixtureDir('mesh'));
   for (const node of [sidecarNode('127.0.1.1', 'productpage-1'), routerNode({ istio: 'ingressgateway' })]) {
     const g = generateAll(snapshot, node);
     // ORIGINAL_DST clusters (PassthroughCluster) and DNS names in STATIC form are outside this proxy's scope today.
     for (const c of g.clusters.values()) assert.notEqual(c.type, 'ORIGINAL_DST');
-    const bootstrap = asBootstrap(g);
+    const bootstrap = asStaticBootstrap(g);
     try {
       validateBootstrap(bootstrap);
     } catch (e) {

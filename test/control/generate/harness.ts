@@ -73,3 +73,44 @@ export function get(v: unknown, ...keys: (string | number)[]): unknown {
   }
   return cur;
 }
+
+/**
+ * What a proxy's xDS client does with RDS and EDS, done by hand: route configurations inlined into
+ * their HCMs, EDS clusters made STATIC with their ClusterLoadAssignment. With `ephemeralPorts`,
+ * listeners bind port 0 (their generated port is kept in the listener name).
+ */
+export function asStaticBootstrap(g: Generated, opts: { ephemeralPorts?: boolean } = {}): DecodedMessage {
+  const inline = (filters: DecodedMessage[]): DecodedMessage[] =>
+    filters.map((f) => {
+      const tc = f.typed_config as DecodedMessage;
+      if (!tc.rds) return f;
+      const { rds, ...rest } = tc;
+      const name = String((rds as DecodedMessage).route_config_name);
+      const rc = g.routes.get(name);
+      if (!rc) throw new Error(`route ${name} is not generated`);
+      return { ...f, typed_config: { ...rest, route_config: rc } };
+    });
+  const listeners = [...g.listeners.values()].map((l) => {
+    const out: DecodedMessage = {
+      ...l,
+      filter_chains: (l.filter_chains as DecodedMessage[]).map((c) => ({ ...c, filters: inline(c.filters as DecodedMessage[]) })),
+    };
+    if (opts.ephemeralPorts) {
+      const sa = get(l, 'address', 'socket_address') as DecodedMessage;
+      out.address = { socket_address: { ...sa, port_value: 0 } };
+    }
+    return out;
+  });
+  const clusters = [...g.clusters.values()].map((c) => {
+    if (c.type !== 'EDS') return c;
+    const { eds_cluster_config, type, ...rest } = c;
+    void eds_cluster_config;
+    void type;
+    const cla = g.endpoints.get(String(c.name));
+    if (!cla) throw new Error(`endpoints for ${String(c.name)} are not generated`);
+    return { ...rest, load_assignment: cla };
+  });
+  const bootstrap: DecodedMessage = { static_resources: { listeners, clusters } };
+  if (opts.ephemeralPorts) bootstrap.admin = { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } };
+  return bootstrap;
+}
