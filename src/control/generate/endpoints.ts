@@ -1,5 +1,6 @@
 /** ClusterLoadAssignments: ready endpoints grouped by locality, narrowed to a subset's labels. */
 import type { DecodedMessage } from '../../xds/decoded';
+import type { MeshModel } from '../model/mesh';
 import { labelsMatch } from '../registry/registry';
 import type { Labels, ServiceEndpoint } from '../registry/types';
 import { socketAddress } from './common';
@@ -42,4 +43,23 @@ export function buildClusterLoadAssignment(clusterName: string, endpoints: reado
   const localities = buildLocalityEndpoints(endpoints, subsetLabels, true);
   // Empty repeated fields are absent in the decoded form.
   return localities.length > 0 ? { cluster_name: clusterName, endpoints: localities } : { cluster_name: clusterName };
+}
+
+/** One ClusterLoadAssignment object per cluster name and model, shared by every scope that sends it. */
+const shared = new WeakMap<MeshModel, Map<string, DecodedMessage>>();
+
+export function sharedClusterLoadAssignment(
+  model: MeshModel, clusterName: string, endpoints: readonly ServiceEndpoint[], subsetLabels: Labels | undefined,
+): DecodedMessage {
+  let byName = shared.get(model);
+  if (!byName) {
+    byName = new Map();
+    shared.set(model, byName);
+  }
+  let cla = byName.get(clusterName);
+  if (!cla) {
+    cla = buildClusterLoadAssignment(clusterName, endpoints, subsetLabels);
+    byName.set(clusterName, cla);
+  }
+  return cla;
 }

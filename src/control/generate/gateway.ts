@@ -9,7 +9,7 @@ import type { ProxyInfo } from '../model/proxy';
 import { isHttp, parseProtocol } from '../registry/protocol';
 import { BLACKHOLE_CLUSTER, outboundClusterName, socketAddress } from './common';
 import { buildServiceClusters, DEFAULT_CONNECT_TIMEOUT_MS } from './clusters';
-import { buildClusterLoadAssignment } from './endpoints';
+import { sharedClusterLoadAssignment } from './endpoints';
 import { httpConnectionManager, tcpProxyFilter } from './hcm';
 import { buildVirtualServiceRoutes, type RouteContext } from './routes';
 
@@ -66,8 +66,8 @@ export function buildGateway(model: MeshModel, proxy: ProxyInfo): GatewayResourc
     for (const p of s.ports) {
       if (p.protocol === 'UDP') continue;
       const eps = model.registry.endpoints(s, p.port);
-      endpoints.push(buildClusterLoadAssignment(outboundClusterName(p.port, '', s.hostname), eps, undefined));
-      for (const sub of dr?.subsets ?? []) endpoints.push(buildClusterLoadAssignment(outboundClusterName(p.port, sub.name, s.hostname), eps, sub.labels ?? {}));
+      endpoints.push(sharedClusterLoadAssignment(model, outboundClusterName(p.port, '', s.hostname), eps, undefined));
+      for (const sub of dr?.subsets ?? []) endpoints.push(sharedClusterLoadAssignment(model, outboundClusterName(p.port, sub.name, s.hostname), eps, sub.labels ?? {}));
     }
   }
   clusters.push({ name: BLACKHOLE_CLUSTER, connect_timeout: DEFAULT_CONNECT_TIMEOUT_MS });

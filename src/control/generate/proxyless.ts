@@ -11,7 +11,7 @@ import type { Service } from '../registry/types';
 import type { Protocol } from '../registry/protocol';
 import { outboundClusterName, TYPES } from './common';
 import { buildServiceClusters } from './clusters';
-import { buildClusterLoadAssignment } from './endpoints';
+import { sharedClusterLoadAssignment } from './endpoints';
 import { httpFilters } from './hcm';
 import { buildDefaultRoute, buildVirtualServiceRoutes, type RouteContext } from './routes';
 import { adsConfigSource } from './common';
@@ -57,8 +57,8 @@ export function buildProxyless(model: MeshModel, proxy: ProxyInfo): ProxylessRes
     for (const p of s.ports) {
       if (NOT_GRPC.has(p.protocol)) continue;
       const eps = model.registry.endpoints(s, p.port);
-      endpoints.push(buildClusterLoadAssignment(outboundClusterName(p.port, '', s.hostname), eps, undefined));
-      for (const sub of dr?.subsets ?? []) endpoints.push(buildClusterLoadAssignment(outboundClusterName(p.port, sub.name, s.hostname), eps, sub.labels ?? {}));
+      endpoints.push(sharedClusterLoadAssignment(model, outboundClusterName(p.port, '', s.hostname), eps, undefined));
+      for (const sub of dr?.subsets ?? []) endpoints.push(sharedClusterLoadAssignment(model, outboundClusterName(p.port, sub.name, s.hostname), eps, sub.labels ?? {}));
 
       const ctx: RouteContext = {
         model, proxyNamespace: proxy.namespace, proxyLabels: proxy.labels, gateway: 'mesh', port: p.port, proxyless: true,

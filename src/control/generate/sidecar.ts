@@ -7,7 +7,7 @@
  */
 import type { DecodedMessage } from '../../xds/decoded';
 import type { Resource, SidecarEgress, SidecarIngress, SidecarPort, SidecarSpec } from '../config/types';
-import type { MeshModel } from '../model/mesh';
+import { resolveHost, type MeshModel } from '../model/mesh';
 import type { ProxyInfo } from '../model/proxy';
 import { isHttp, parseProtocol, type Protocol } from '../registry/protocol';
 import type { Service, ServicePort } from '../registry/types';
@@ -15,7 +15,7 @@ import {
   BLACKHOLE_CLUSTER, FILTER_NAMES, inboundClusterName, INBOUND_PASSTHROUGH_CLUSTER, outboundClusterName, PASSTHROUGH_CLUSTER, socketAddress, TYPES,
 } from './common';
 import { buildServiceClusters, buildStaticCluster, DEFAULT_CONNECT_TIMEOUT_MS } from './clusters';
-import { buildClusterLoadAssignment } from './endpoints';
+import { sharedClusterLoadAssignment } from './endpoints';
 import { httpConnectionManager, tcpProxyFilter } from './hcm';
 import type { RouteContext } from './routes';
 import { buildServiceVirtualHost } from './virtual-hosts';
@@ -131,9 +131,9 @@ export class SidecarScope {
       for (const p of s.ports) {
         if (p.protocol === 'UDP') continue;
         const eps = this.model.registry.endpoints(s, p.port);
-        out.push(buildClusterLoadAssignment(outboundClusterName(p.port, '', s.hostname), eps, undefined));
+        out.push(sharedClusterLoadAssignment(this.model, outboundClusterName(p.port, '', s.hostname), eps, undefined));
         for (const sub of dr?.subsets ?? []) {
-          out.push(buildClusterLoadAssignment(outboundClusterName(p.port, sub.name, s.hostname), eps, sub.labels ?? {}));
+          out.push(sharedClusterLoadAssignment(this.model, outboundClusterName(p.port, sub.name, s.hostname), eps, sub.labels ?? {}));
         }
       }
     }
@@ -145,14 +145,17 @@ export class SidecarScope {
   }
 
   /** The HTTP route configuration for one outbound port over `services`. */
-  private outboundRouteConfig(name: string, port: number, services: readonly Service[], catchAll: boolean): { rc: DecodedMessage; fault: boolean; cors: boolean } {
+  private outboundRouteConfig(
+    name: string, port: number, services: readonly Service[], catchAll: boolean, declaredHttp: boolean,
+  ): { rc: DecodedMessage; fault: boolean; cors: boolean } {
     const ctx = this.routeContext(port);
     const taken = new Set<string>();
     const vhosts: DecodedMessage[] = [];
     let fault = false;
     let cors = false;
     for (const s of services) {
-      if (!s.ports.some((p) => p.port === port && isHttp(p.protocol))) continue;
+      // On an egress listener declared HTTP, ports Istio would sniff (unnamed) are taken as HTTP too.
+      if (!s.ports.some((p) => p.port === port && (isHttp(p.protocol) || (declaredHttp && p.protocol === 'UNSUPPORTED')))) continue;
       const vh = buildServiceVirtualHost(ctx, s, port, taken);
       if (!vh) continue;
       vhosts.push(vh.virtualHost);
@@ -192,7 +195,7 @@ export class SidecarScope {
         const l = this.listener(name, e.bind, specPort.number, !e.capture, 'OUTBOUND');
         if (isHttp(protocol)) {
           const routeName = (portCount.get(specPort.number) ?? 0) > 1 ? `${e.bind}:${specPort.number}` : String(specPort.number);
-          const { rc, fault, cors } = this.outboundRouteConfig(routeName, specPort.number, services, e.capture);
+          const { rc, fault, cors } = this.outboundRouteConfig(routeName, specPort.number, services, e.capture, specPort.protocol !== undefined);
           if (!routeNames.has(routeName)) {
             routes.push(rc);
             routeNames.add(routeName);
@@ -230,7 +233,7 @@ export class SidecarScope {
         if (listenerNames.has(name)) continue;
         listenerNames.add(name);
         const routeName = e.capture ? String(port) : `${e.bind}:${port}`;
-        const { rc, fault, cors } = this.outboundRouteConfig(routeName, port, services, e.capture);
+        const { rc, fault, cors } = this.outboundRouteConfig(routeName, port, services, e.capture, false);
         if (!routeNames.has(routeName)) {
           routes.push(rc);
           routeNames.add(routeName);
@@ -251,7 +254,7 @@ export class SidecarScope {
     if (vs && tcp?.route && tcp.route.length > 0) {
       const ns = vs.resource.meta.namespace;
       const dests = tcp.route.map((d) => {
-        const host = d.destination.host.includes('.') ? d.destination.host : `${d.destination.host}.${ns}.svc.cluster.local`;
+        const host = resolveHost(d.destination.host, ns);
         return { name: outboundClusterName(d.destination.port?.number ?? p.port, d.destination.subset ?? '', host), weight: d.weight ?? 100 };
       });
       return dests.length === 1 ? dests[0].name : dests.filter((d) => d.weight > 0);
