@@ -292,7 +292,30 @@ export const sidecarSpec = obj({
   egress: arr(obj({ port: sidecarPort, bind: { t: 'string', check: checkBindIp }, captureMode, hosts: arr(nonEmptyStr, { minItems: 1 }) }, { required: ['hosts'] })),
   outboundTrafficPolicy: obj({ mode: oneOfStrings(['ALLOW_ANY', 'REGISTRY_ONLY']), egressProxy: { t: 'any' } }),
   inboundConnectionPool: connectionPool,
-});
+}, { check: checkSidecarListeners });
+
+/** Istio's Sidecar rules: listeners must not collide, and only one egress listener may omit its port. */
+function checkSidecarListeners(v: Record<string, unknown>, path: string, issues: ConfigIssue[]): void {
+  const seen = new Map<string, string>();
+  let catchAll: string | undefined;
+  for (const side of ['ingress', 'egress'] as const) {
+    const list = Array.isArray(v[side]) ? (v[side] as unknown[]) : [];
+    list.forEach((l, i) => {
+      if (!isRecord(l)) return;
+      const lp = `${path}.${side}[${i}]`;
+      const port = isRecord(l.port) ? l.port.number : undefined;
+      if (port === undefined) {
+        if (catchAll !== undefined) issues.push({ path: lp, message: `only one egress listener may omit its port (${catchAll} does too)` });
+        catchAll = lp;
+        return;
+      }
+      const key = `${typeof l.bind === 'string' ? l.bind : side === 'ingress' ? '0.0.0.0' : 'default'}:${String(port)}`;
+      const other = seen.get(key);
+      if (other !== undefined) issues.push({ path: `${lp}.port.number`, message: `port ${String(port)} is already used by ${other} on the same bind address` });
+      else seen.set(key, lp);
+    });
+  }
+}
 
 // ---- rule helpers
 

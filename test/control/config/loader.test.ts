@@ -36,6 +36,7 @@ test('invalid resources are reported by file, resource and field, and skipped; t
   assert.match(find('VirtualService/default/delegate', 'spec.http[0].delegate')?.message ?? '', /not implemented by Weft/);
   assert.match(find('PeerAuthentication/default/strict', 'kind')?.message ?? '', /unknown kind "PeerAuthentication"/);
   assert.match(find('Sidecar/default/bad-endpoint', 'spec.ingress[0].defaultEndpoint')?.message ?? '', /must be "IP:port"/);
+  assert.match(find('Sidecar/default/clash', 'spec.egress[1].port.number')?.message ?? '', /already used by spec.egress\[0\]/);
   const syntax = r.problems.find((p) => p.file === 'syntax.yaml');
   assert.ok(syntax, 'a YAML syntax error is reported with its file');
   assert.match(syntax.message, /YAML syntax error \(line \d+, column \d+\)/);
