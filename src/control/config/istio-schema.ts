@@ -432,4 +432,3 @@ export function rejectUnsupportedFields(value: unknown, path: string, suffixes: 
   }
 }
 
-export type { Schema };

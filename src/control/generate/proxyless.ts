@@ -9,12 +9,11 @@ import type { ProxyInfo } from '../model/proxy';
 import { DOMAIN_SUFFIX } from '../registry/registry';
 import type { Service } from '../registry/types';
 import type { Protocol } from '../registry/protocol';
-import { outboundClusterName, TYPES } from './common';
+import { adsConfigSource, outboundClusterName, TYPES } from './common';
 import { buildServiceClusters } from './clusters';
 import { sharedClusterLoadAssignment } from './endpoints';
 import { httpFilters } from './hcm';
 import { buildDefaultRoute, buildVirtualServiceRoutes, type RouteContext } from './routes';
-import { adsConfigSource } from './common';
 
 export interface ProxylessResources {
   readonly clusters: DecodedMessage[];

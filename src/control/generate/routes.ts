@@ -118,6 +118,8 @@ const GRPC_CODES: Readonly<Record<string, number>> = {
   DATA_LOSS: 15, UNAUTHENTICATED: 16,
 };
 
+const GRPC_RETRY_ON: ReadonlySet<string> = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
+
 export function grpcStatusCode(s: string): number | undefined {
   if (/^\d+$/.test(s)) return Number(s) <= 16 ? Number(s) : undefined;
   return GRPC_CODES[s.toUpperCase()];
@@ -188,7 +190,17 @@ function routeAction(ctx: RouteContext, http: HTTPRoute, vsNamespace: string): D
     if (hp) action.hash_policy = hp;
   }
   action.timeout = http.timeout ? ms(http.timeout) : 0;
-  if (!ctx.proxyless) {
+  if (ctx.proxyless) {
+    // gRPC clients take their deadline from max_stream_duration and retry only on gRPC status codes.
+    if (http.timeout) action.max_stream_duration = { max_stream_duration: ms(http.timeout) };
+    const attempts = http.retries?.attempts ?? 0;
+    const codes = (http.retries?.retryOn ?? '').split(',').map((p) => p.trim()).filter((p) => GRPC_RETRY_ON.has(p));
+    if (attempts > 0 && codes.length > 0) {
+      const rp: DecodedMessage = { retry_on: codes.join(','), num_retries: attempts };
+      if (http.retries?.perTryTimeout) rp.per_try_timeout = ms(http.retries.perTryTimeout);
+      action.retry_policy = rp;
+    }
+  } else {
     const retries = http.retries;
     if (retries === undefined) action.retry_policy = defaultRetryPolicy();
     else if ((retries.attempts ?? 0) > 0) {

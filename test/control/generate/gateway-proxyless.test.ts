@@ -85,4 +85,12 @@ test('proxyless gRPC: api_listener per host:port (and short names), RDS of the s
   assert.match(JSON.stringify(parsedCluster), /ring_hash/);
   const parsedRoute = grpcAccepts(TYPE_URL.route, g.routes.get('reviews:9080')!) as { virtual_hosts: { routes: { action: unknown }[] }[] };
   assert.match(JSON.stringify(parsedRoute), /weighted_clusters/);
+  // The VirtualService's timeout and gRPC retry conditions, in the fields gRPC reads.
+  const split = get(g.routes.get('reviews:9080'), 'virtual_hosts', 0, 'routes', 1, 'route') as DecodedMessage;
+  assert.deepEqual(split.max_stream_duration, { max_stream_duration: 1500 });
+  assert.deepEqual(split.retry_policy, { retry_on: 'unavailable', num_retries: 3, per_try_timeout: 500 });
+  // A direct response becomes a 100% abort (gRPC rejects direct_response routes).
+  const health = get(g.routes.get('details:9080'), 'virtual_hosts', 0, 'routes', 2) as DecodedMessage;
+  assert.equal(get(health, 'route', 'cluster'), 'outbound|9080||details.default.svc.cluster.local');
+  assert.deepEqual(get(health, 'typed_per_filter_config', 'envoy.filters.http.fault', 'abort'), { percentage: { numerator: 1000000, denominator: 'MILLION' }, http_status: 200 });
 });
