@@ -5,7 +5,7 @@
  */
 import type { ConfigIssue } from '../../lib/config-error';
 import {
-  arr, bool, duration, durationMin1ms, int32, isRecord, nonEmptyStr, obj, oneOfStrings, portNumber, Schema, str,
+  arr, bool, duration, durationMin1ms, int32, isRecord, nonEmptyStr, obj, oneOfStrings, portNumber, str,
   stringMap, strings, uint32,
 } from './schema';
 

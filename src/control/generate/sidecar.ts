@@ -56,7 +56,7 @@ export class SidecarScope {
   /** iptables capture on the inbound side: virtualInbound and InboundPassthroughCluster. */
   private readonly inboundCapture: boolean;
 
-  constructor(private readonly model: MeshModel, private readonly proxy: ProxyInfo, private readonly sidecar: Resource<SidecarSpec> | undefined) {
+  constructor(private readonly model: MeshModel, private readonly proxy: ProxyInfo, sidecar: Resource<SidecarSpec> | undefined) {
     const sidecarNs = sidecar?.meta.namespace ?? proxy.namespace;
     const proxyCapture = proxy.interceptionMode !== 'NONE';
     const egressSpecs: (SidecarEgress | undefined)[] = sidecar?.spec.egress && sidecar.spec.egress.length > 0 ? [...sidecar.spec.egress] : [undefined];
