@@ -399,7 +399,7 @@ export function isIp(s: string): boolean {
  * `[]`): a resource setting one is rejected with that field's path rather than half-applied.
  */
 export const UNSUPPORTED_FIELDS: Readonly<Record<string, readonly string[]>> = {
-  VirtualService: ['spec.tls', 'http[].delegate', 'match[].scheme', 'match[].port', 'match[].sourceNamespace', 'match[].statPrefix',
+  VirtualService: ['spec.tls', 'http[].delegate', 'match[].scheme', 'http[].match[].port', 'match[].sourceNamespace', 'match[].statPrefix',
     'delay.exponentialDelay', 'abort.http2Error', 'retries.retryRemoteLocalities', 'match[].destinationSubnets', 'match[].sourceSubnet',
     'tcp[].match[].sourceLabels', 'corsPolicy.unmatchedPreflights', 'redirect.derivePort'],
   DestinationRule: ['.tunnel', '.proxyProtocol', 'spec.workloadSelector', '.warmupDurationSecs', '.localityLbSetting', '.tcpKeepalive', '.h2UpgradePolicy', '.useClientProtocol', '.maxConcurrentStreams', '.splitExternalLocalOriginErrors',

@@ -86,3 +86,23 @@ test('wrong apiVersion, missing name, duplicates, oversized files and List docum
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('Istio fields Weft does not implement are rejected by path; the same field elsewhere is fine', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'weft-config-'));
+  try {
+    await fs.writeFile(path.join(dir, 'vs.yaml'), [
+      'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: http-port }\nspec: { hosts: [a], http: [{ match: [{ port: 80 }], route: [{ destination: { host: a } }] }] }',
+      'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: tcp-port }\nspec: { hosts: [a], tcp: [{ match: [{ port: 80 }], route: [{ destination: { host: a } }] }] }',
+      'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: locality }\nspec: { host: a, subsets: [{ name: v1, trafficPolicy: { loadBalancer: { localityLbSetting: { enabled: true } } } }] }',
+    ].join('\n---\n'));
+    const r = await loadConfigDir(dir);
+    assert.deepEqual(r.problems.map((p) => `${p.resource} ${p.field}`), [
+      'VirtualService/default/http-port spec.http[0].match[0].port',
+      'DestinationRule/default/locality spec.subsets[0].trafficPolicy.loadBalancer.localityLbSetting',
+    ]);
+    assert.match(r.problems[0].message, /not implemented by Weft yet/);
+    assert.deepEqual(r.config.virtualServices.map((v) => v.meta.name), ['tcp-port']);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
