@@ -2,7 +2,7 @@
 import type { DecodedMessage } from '../../xds/decoded';
 import type { MeshModel } from '../model/mesh';
 import { labelsMatch } from '../registry/registry';
-import type { Labels, ServiceEndpoint } from '../registry/types';
+import type { Labels, Service, ServiceEndpoint } from '../registry/types';
 import { socketAddress } from './common';
 
 /**
@@ -45,21 +45,27 @@ export function buildClusterLoadAssignment(clusterName: string, endpoints: reado
   return localities.length > 0 ? { cluster_name: clusterName, endpoints: localities } : { cluster_name: clusterName };
 }
 
-/** One ClusterLoadAssignment object per cluster name and model, shared by every scope that sends it. */
+/**
+ * One ClusterLoadAssignment object per (cluster name, service, subset labels) and model, shared by
+ * every scope that sends it. The service's namespace is part of the key: one hostname may resolve
+ * to different services (and endpoints) in different namespaces.
+ */
 const shared = new WeakMap<MeshModel, Map<string, DecodedMessage>>();
 
 export function sharedClusterLoadAssignment(
-  model: MeshModel, clusterName: string, endpoints: readonly ServiceEndpoint[], subsetLabels: Labels | undefined,
+  model: MeshModel, clusterName: string, service: Service, port: number, subsetLabels: Labels | undefined,
 ): DecodedMessage {
-  let byName = shared.get(model);
-  if (!byName) {
-    byName = new Map();
-    shared.set(model, byName);
+  let byKey = shared.get(model);
+  if (!byKey) {
+    byKey = new Map();
+    shared.set(model, byKey);
   }
-  let cla = byName.get(clusterName);
+  const labels = subsetLabels ? Object.keys(subsetLabels).sort().map((k) => `${k}=${subsetLabels[k]}`).join(',') : '*';
+  const key = `${clusterName}|${service.namespace}|${labels}`;
+  let cla = byKey.get(key);
   if (!cla) {
-    cla = buildClusterLoadAssignment(clusterName, endpoints, subsetLabels);
-    byName.set(clusterName, cla);
+    cla = buildClusterLoadAssignment(clusterName, model.registry.endpoints(service, port), subsetLabels);
+    byKey.set(key, cla);
   }
   return cla;
 }

@@ -65,9 +65,8 @@ export function buildGateway(model: MeshModel, proxy: ProxyInfo): GatewayResourc
     if (s.resolution !== 'CLIENT_SIDE_LB') continue;
     for (const p of s.ports) {
       if (p.protocol === 'UDP') continue;
-      const eps = model.registry.endpoints(s, p.port);
-      endpoints.push(sharedClusterLoadAssignment(model, outboundClusterName(p.port, '', s.hostname), eps, undefined));
-      for (const sub of dr?.subsets ?? []) endpoints.push(sharedClusterLoadAssignment(model, outboundClusterName(p.port, sub.name, s.hostname), eps, sub.labels ?? {}));
+      endpoints.push(sharedClusterLoadAssignment(model, outboundClusterName(p.port, '', s.hostname), s, p.port, undefined));
+      for (const sub of dr?.subsets ?? []) endpoints.push(sharedClusterLoadAssignment(model, outboundClusterName(p.port, sub.name, s.hostname), s, p.port, sub.labels ?? {}));
     }
   }
   clusters.push({ name: BLACKHOLE_CLUSTER, connect_timeout: DEFAULT_CONNECT_TIMEOUT_MS });

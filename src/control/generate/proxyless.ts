@@ -55,9 +55,8 @@ export function buildProxyless(model: MeshModel, proxy: ProxyInfo): ProxylessRes
     clusters.push(...buildServiceClusters(model.registry, s, dr, { proxyless: true }));
     for (const p of s.ports) {
       if (NOT_GRPC.has(p.protocol)) continue;
-      const eps = model.registry.endpoints(s, p.port);
-      endpoints.push(sharedClusterLoadAssignment(model, outboundClusterName(p.port, '', s.hostname), eps, undefined));
-      for (const sub of dr?.subsets ?? []) endpoints.push(sharedClusterLoadAssignment(model, outboundClusterName(p.port, sub.name, s.hostname), eps, sub.labels ?? {}));
+      endpoints.push(sharedClusterLoadAssignment(model, outboundClusterName(p.port, '', s.hostname), s, p.port, undefined));
+      for (const sub of dr?.subsets ?? []) endpoints.push(sharedClusterLoadAssignment(model, outboundClusterName(p.port, sub.name, s.hostname), s, p.port, sub.labels ?? {}));
 
       const ctx: RouteContext = {
         model, proxyNamespace: proxy.namespace, proxyLabels: proxy.labels, gateway: 'mesh', port: p.port, proxyless: true,

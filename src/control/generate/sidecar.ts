@@ -130,10 +130,9 @@ export class SidecarScope {
       const dr = this.model.destinationRuleFor(this.proxy.namespace, s)?.spec;
       for (const p of s.ports) {
         if (p.protocol === 'UDP') continue;
-        const eps = this.model.registry.endpoints(s, p.port);
-        out.push(sharedClusterLoadAssignment(this.model, outboundClusterName(p.port, '', s.hostname), eps, undefined));
+        out.push(sharedClusterLoadAssignment(this.model, outboundClusterName(p.port, '', s.hostname), s, p.port, undefined));
         for (const sub of dr?.subsets ?? []) {
-          out.push(sharedClusterLoadAssignment(this.model, outboundClusterName(p.port, sub.name, s.hostname), eps, sub.labels ?? {}));
+          out.push(sharedClusterLoadAssignment(this.model, outboundClusterName(p.port, sub.name, s.hostname), s, p.port, sub.labels ?? {}));
         }
       }
     }

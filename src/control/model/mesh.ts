@@ -132,9 +132,21 @@ export class MeshModel {
 
   /** Services a proxy in `namespace` sees, narrowed by the egress listener's hosts when given. */
   visibleServices(namespace: string, egress: SidecarEgress | undefined, sidecarNamespace: string): Service[] {
-    return this.registry.services.filter(
-      (s) => visibleTo(s.exportTo, s.namespace, namespace) && (egress === undefined || egressSelects(egress.hosts, sidecarNamespace, s)),
-    );
+    const out: Service[] = [];
+    const byHost = new Map<string, number>();
+    for (const s of this.registry.services) {
+      if (!visibleTo(s.exportTo, s.namespace, namespace)) continue;
+      if (egress !== undefined && !egressSelects(egress.hosts, sidecarNamespace, s)) continue;
+      // One service per hostname (cluster names are per host): the proxy's own namespace wins, else the first.
+      const seen = byHost.get(s.hostname);
+      if (seen === undefined) {
+        byHost.set(s.hostname, out.length);
+        out.push(s);
+      } else if (s.namespace === namespace && out[seen].namespace !== namespace) {
+        out[seen] = s;
+      }
+    }
+    return out;
   }
 
   gatewaysFor(proxy: ProxyInfo): Resource<GatewaySpec>[] {

@@ -117,3 +117,21 @@ test('1,000 services: generation time for a fresh scope (reported, not asserted)
     console.log(`# 1,000 services: load+model ${loadMs.toFixed(0)} ms; fresh scope CDS/EDS/LDS/RDS ${genMs.toFixed(1)} ms (${counts.join('/')}); second workload ${secondMs.toFixed(1)} ms`);
   });
 });
+
+test('one hostname defined in two namespaces gives one set of clusters: the proxy namespace wins', async () => {
+  const se = (ns: string, port: number): string => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ext, namespace: ${ns} }
+spec: { hosts: [api.example.com], ports: [{ number: 80, name: http, protocol: HTTP }], resolution: STATIC, endpoints: [{ address: 10.9.0.${port} }] }
+---
+`;
+  await withConfig(se('a', 1) + se('b', 2), async (dir) => {
+    const { snapshot } = await loadSnapshot(dir);
+    for (const [ns, ip] of [['b', '10.9.0.2'], ['a', '10.9.0.1'], ['c', '10.9.0.1']]) {
+      const g = generateAll(snapshot, sidecarNode('10.0.0.1', 'p-1', {}, ns));
+      assert.equal([...g.clusters.keys()].filter((k) => k === 'outbound|80||api.example.com').length, 1);
+      const cla = g.endpoints.get('outbound|80||api.example.com');
+      assert.equal(JSON.stringify(cla).includes(`"${ip}"`), true, `namespace ${ns} sees ${ip}`);
+    }
+  });
+});
