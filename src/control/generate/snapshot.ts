@@ -87,7 +87,8 @@ export class Snapshot implements MeshSnapshot {
     const sidecar = model.sidecarFor(proxy);
     const sidecarKey = sidecar ? `${sidecar.meta.namespace}/${sidecar.meta.name}` : '-';
     if (proxy.kind === 'proxyless') {
-      return this.memo(`proxyless|${proxy.namespace}|${sidecarKey}`, () => toSet(buildProxyless(model, proxy)));
+      const labels = model.usesSourceLabels ? labelsKey(proxy.labels) : '';
+      return this.memo(`proxyless|${proxy.namespace}|${sidecarKey}|${labels}`, () => toSet(buildProxyless(model, proxy)));
     }
     const outboundKey = `sidecar-out|${proxy.namespace}|${sidecarKey}|${proxy.interceptionMode}|${model.usesSourceLabels ? labelsKey(proxy.labels) : ''}`;
     const w = proxy.workload;
