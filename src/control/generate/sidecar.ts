@@ -179,8 +179,6 @@ export class SidecarScope {
     const routes: DecodedMessage[] = [];
     const listenerNames = new Set<string>();
     const routeNames = new Set<string>();
-    const portCount = new Map<number, number>();
-    for (const e of this.egress) if (e.spec?.port) portCount.set(e.spec.port.number, (portCount.get(e.spec.port.number) ?? 0) + 1);
 
     for (const e of this.egress) {
       const specPort = e.spec?.port;
@@ -193,12 +191,10 @@ export class SidecarScope {
         const protocol = specPort.protocol ? parseProtocol(specPort.protocol) : inferProtocol(services, specPort.number);
         const l = this.listener(name, e.bind, specPort.number, !e.capture, 'OUTBOUND');
         if (isHttp(protocol)) {
-          const routeName = (portCount.get(specPort.number) ?? 0) > 1 ? `${e.bind}:${specPort.number}` : String(specPort.number);
+          const routeName = routeNameFor(specPort.number, e.bind, routeNames);
           const { rc, fault, cors } = this.outboundRouteConfig(routeName, specPort.number, services, e.capture, specPort.protocol !== undefined);
-          if (!routeNames.has(routeName)) {
-            routes.push(rc);
-            routeNames.add(routeName);
-          }
+          routes.push(rc);
+          routeNames.add(routeName);
           l.filter_chains = [{ filters: [httpConnectionManager({ statPrefix: `outbound_${name}`, rds: routeName, fault, cors })] }];
         } else {
           const target = services[0] ? this.tcpTarget(services[0], services[0].ports.find((p) => p.port === specPort.number)!) : BLACKHOLE_CLUSTER;
@@ -231,12 +227,10 @@ export class SidecarScope {
         const name = `${e.bind}_${port}`;
         if (listenerNames.has(name)) continue;
         listenerNames.add(name);
-        const routeName = e.capture ? String(port) : `${e.bind}:${port}`;
+        const routeName = routeNameFor(port, e.bind, routeNames);
         const { rc, fault, cors } = this.outboundRouteConfig(routeName, port, services, e.capture, false);
-        if (!routeNames.has(routeName)) {
-          routes.push(rc);
-          routeNames.add(routeName);
-        }
+        routes.push(rc);
+        routeNames.add(routeName);
         const l = this.listener(name, e.bind, port, !e.capture, 'OUTBOUND');
         l.filter_chains = [{ filters: [httpConnectionManager({ statPrefix: `outbound_${name}`, rds: routeName, fault, cors })] }];
         listeners.push(l);
@@ -338,6 +332,11 @@ export class SidecarScope {
   buildInbound(): SidecarResources {
     return { clusters: this.inboundClusters(), endpoints: [], listeners: this.inboundListeners(), routes: [] };
   }
+}
+
+/** Istio names an outbound route configuration by its port; a second listener on the same port (another bind) gets `bind:port`. */
+function routeNameFor(port: number, bind: string, taken: ReadonlySet<string>): string {
+  return taken.has(String(port)) ? `${bind}:${port}` : String(port);
 }
 
 function portProtocol(p: SidecarPort): Protocol {
