@@ -20,6 +20,8 @@ export interface NetworkFilterDeps {
   clusters: ClusterLookup;
   compileRoutes: (rc: Decoded, path: string, issues: ConfigIssue[]) => RouteMatcher | undefined;
   compileAccessLogs: (list: unknown[], path: string) => AccessLogSink[];
+  /** xDS: route providers for http_connection_manager `rds`. */
+  rdsRoutes?: (rds: Decoded, path: string, issues: ConfigIssue[], statPrefix: string) => RouteMatcher | undefined;
 }
 
 type Terminal = { kind: 'http'; config: HcmConfig } | { kind: 'tcp'; config: TcpProxyConfig };

@@ -13,6 +13,7 @@ const SUPPORTED = [
   'stat_prefix',
   'codec_type',
   'route_config',
+  'rds',
   'http_filters',
   'access_log',
   'use_remote_address',
@@ -40,6 +41,8 @@ export interface HcmDeps {
   bufferLimitBytes: number;
   compileRoutes: (rc: Decoded, path: string, issues: ConfigIssue[]) => RouteMatcher | undefined;
   compileAccessLogs: (list: unknown[], path: string) => AccessLogSink[];
+  /** xDS: the route provider for `rds` (absent without dynamic_resources, which rejects `rds`). */
+  rdsRoutes?: (rds: Decoded, path: string, issues: ConfigIssue[], statPrefix: string) => RouteMatcher | undefined;
 }
 
 export function compileHttpConnectionManager(cfg: Decoded, path: string, issues: ConfigIssue[], deps: HcmDeps): HcmConfig | undefined {
@@ -51,8 +54,12 @@ export function compileHttpConnectionManager(cfg: Decoded, path: string, issues:
 
   let routes: RouteMatcher | undefined;
   const rc = readObject(cfg, 'route_config', path, issues);
+  const rds = readObject(cfg, 'rds', path, issues);
   if (rc !== undefined) routes = deps.compileRoutes(rc, joinPath(path, 'route_config'), issues);
-  else issues.push({ path: joinPath(path, 'route_config'), message: 'route_config is required (rds comes with xDS)' });
+  else if (rds !== undefined) {
+    if (deps.rdsRoutes !== undefined) routes = deps.rdsRoutes(rds, joinPath(path, 'rds'), issues, statPrefix);
+    else issues.push({ path: joinPath(path, 'rds'), message: 'rds needs bootstrap dynamic_resources.ads_config (Weft takes RDS over ADS)' });
+  } else issues.push({ path: joinPath(path, 'route_config'), message: 'route_config or rds is required' });
   const filters = compileHttpFilters(readArray(cfg, 'http_filters', path, issues), rc, joinPath(path, 'http_filters'), issues, {
     stats: deps.stats,
     statPrefix,

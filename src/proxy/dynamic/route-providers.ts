@@ -1,0 +1,165 @@
+import { joinPath, rejectUnsupported, type ConfigIssue } from '../../lib/config-error';
+import { isObject, readObject, readString, type Decoded } from '../../lib/decoded-read';
+import { formatIssues, type ResourceUpdate, type ResourceWatcher, type UpdateOutcome } from '../../xds/client/ads-client';
+import type { RouteMatcher, MatchedRoute, RouteRequest } from '../http/contracts';
+import { compileRoutes } from '../route/http-adapter';
+import type { StatsStore } from '../telemetry/stats';
+import { parseConfigSource, type AdsSettings } from './config-source';
+import { failureState, sameResource, SubscriptionStats, type UpdateFailureState } from './subscription-stats';
+
+/**
+ * RDS: one provider per route configuration name. A connection manager with `rds` holds the
+ * provider as its RouteMatcher; the provider delegates to the current compiled table, which an RDS
+ * update swaps atomically. A request matches once, so it keeps the route it matched.
+ */
+
+const EMPTY_ROUTES: RouteMatcher = { match: () => null };
+
+export class RouteProvider implements RouteMatcher {
+  private table: RouteMatcher = EMPTY_ROUTES;
+  /** A first configuration arrived (or initial_fetch_timeout passed): listeners may warm up. */
+  ready = false;
+  version = '';
+  lastUpdated = '';
+  source: Decoded | undefined;
+  error: UpdateFailureState | undefined;
+  initialFetchTimeoutMs: number;
+  readonly stats = new Map<string, SubscriptionStats>();
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(
+    readonly name: string,
+    initialFetchTimeoutMs: number,
+  ) {
+    this.initialFetchTimeoutMs = initialFetchTimeoutMs;
+  }
+
+  match(req: RouteRequest, random: number): MatchedRoute | null {
+    return this.table.match(req, random);
+  }
+
+  swap(table: RouteMatcher, version: string, source: Decoded): void {
+    this.table = table;
+    this.version = version;
+    this.source = source;
+    this.lastUpdated = new Date().toISOString();
+    this.error = undefined;
+    this.markReady();
+  }
+
+  markReady(): void {
+    if (this.ready) return;
+    this.ready = true;
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Calls `fn` once this provider is ready (now, if it is). */
+  whenReady(fn: () => void): void {
+    if (this.ready) fn();
+    else this.waiters.push(fn);
+  }
+}
+
+export class RouteProviders implements ResourceWatcher {
+  private readonly providers = new Map<string, RouteProvider>();
+
+  constructor(
+    private readonly store: StatsStore,
+    private readonly ads: AdsSettings,
+    private readonly onNamesChanged: (names: string[]) => void,
+    private readonly clusterExists: (name: string) => boolean,
+  ) {}
+
+  /** http_connection_manager.rds → the provider (created on first use), or undefined with issues. */
+  forRds(rds: Decoded, path: string, issues: ConfigIssue[], statPrefix: string): RouteProvider | undefined {
+    rejectUnsupported(rds, path, ['config_source', 'route_config_name'], issues);
+    const name = readString(rds, 'route_config_name', path, issues) ?? '';
+    if (name === '') issues.push({ path: joinPath(path, 'route_config_name'), message: 'route_config_name is required' });
+    const cs = readObject(rds, 'config_source', path, issues);
+    if (cs === undefined) issues.push({ path: joinPath(path, 'config_source'), message: 'config_source is required' });
+    const sub = cs === undefined ? undefined : parseConfigSource(cs, joinPath(path, 'config_source'), issues, this.ads);
+    if (name === '' || sub === undefined) return undefined;
+    let p = this.providers.get(name);
+    if (p === undefined) {
+      p = new RouteProvider(name, sub.initialFetchTimeoutMs);
+      this.providers.set(name, p);
+    }
+    if (!p.stats.has(statPrefix)) p.stats.set(statPrefix, new SubscriptionStats(this.store, `http.${statPrefix}.rds.${name}`));
+    return p;
+  }
+
+  get(name: string): RouteProvider | undefined {
+    return this.providers.get(name);
+  }
+
+  all(): RouteProvider[] {
+    return [...this.providers.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Keeps only the providers listeners still reference, and subscribes to exactly those names. */
+  retain(names: ReadonlySet<string>): void {
+    for (const n of [...this.providers.keys()]) if (!names.has(n)) this.providers.delete(n);
+    this.onNamesChanged([...this.providers.keys()]);
+  }
+
+  onUpdate(u: ResourceUpdate): UpdateOutcome {
+    const issues: ConfigIssue[] = [];
+    const rejected: string[] = [];
+    const forEachStats = (p: RouteProvider | undefined, fn: (s: SubscriptionStats) => void): void => {
+      if (p !== undefined) for (const s of p.stats.values()) fn(s);
+    };
+    for (const bad of u.undecodable) {
+      const p = this.providers.get(bad.name);
+      forEachStats(p, (s) => (s.update_attempt.inc(), s.update_rejected.inc()));
+      if (p !== undefined) p.error = failureState(undefined, u.version, formatIssues(bad.issues));
+      issues.push(...prefixed(`RouteConfiguration(${bad.name})`, bad.issues));
+      rejected.push(bad.name);
+    }
+    for (const r of u.resources) {
+      const p = this.providers.get(r.name);
+      if (p === undefined) continue; // not (or no longer) subscribed: Envoy ignores it
+      forEachStats(p, (s) => s.update_attempt.inc());
+      if (sameResource(p.source, r.resource) && p.error === undefined) {
+        p.version = r.version;
+        forEachStats(p, (s) => s.accepted(r.version));
+        continue;
+      }
+      const path = `RouteConfiguration(${r.name})`;
+      const own: ConfigIssue[] = [];
+      rejectPerFilterConfig(r.resource, path, own);
+      // validate_clusters defaults to false for RDS (clusters may arrive later); honoured when set.
+      const table = compileRoutes(r.resource, path, own, r.resource.validate_clusters === true ? this.clusterExists : undefined);
+      if (own.length > 0 || table === undefined) {
+        p.error = failureState(r.resource, r.version, formatIssues(own));
+        forEachStats(p, (s) => s.update_rejected.inc());
+        issues.push(...own);
+        rejected.push(r.name);
+        continue;
+      }
+      p.swap(table, r.version, r.resource);
+      forEachStats(p, (s) => s.accepted(r.version));
+    }
+    return { issues, rejected };
+  }
+}
+
+export function prefixed(prefix: string, issues: readonly ConfigIssue[]): ConfigIssue[] {
+  return issues.map((i) => ({ path: i.path ? `${prefix}.${i.path}` : prefix, message: i.message }));
+}
+
+/**
+ * Per-route filter configs are compiled against a connection manager's filters, which an RDS
+ * route table (shared by every manager naming it) does not know yet: rejected by path.
+ */
+function rejectPerFilterConfig(rc: Decoded, path: string, issues: ConfigIssue[]): void {
+  const visit = (v: unknown, p: string): void => {
+    if (Array.isArray(v)) v.forEach((x, i) => visit(x, `${p}[${i}]`));
+    else if (isObject(v)) {
+      for (const [k, x] of Object.entries(v)) {
+        if (k === 'typed_per_filter_config') issues.push({ path: joinPath(p, k), message: 'typed_per_filter_config in an RDS route configuration is not implemented by Weft yet' });
+        else if (isObject(x) || Array.isArray(x)) visit(x, joinPath(p, k));
+      }
+    }
+  };
+  visit(rc, path);
+}
