@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import * as http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../src/xds/type-urls';
 import { adsBootstrap, edsCluster, loadAssignment, rdsListener, routeTo, ScriptedAdsServer } from '../helpers/ads-server';
@@ -27,6 +28,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined> | T | und
 
 /** Serves a full configuration: cluster `svc` (EDS → `ports`), listener `http` with RDS route `r1`. */
 async function serveBasic(ads: ScriptedAdsServer, ports: number[], version = '1'): Promise<void> {
+  await ads.waitForRequest((r) => r.req.type_url === CLUSTER_TYPE);
   const c = ads.push(CLUSTER_TYPE, [edsCluster('svc')], version);
   await ads.waitForAnswer(c);
   await ads.waitForRequest((r) => r.req.type_url === ENDPOINT_TYPE && Array.isArray(r.req.resource_names));
@@ -78,4 +80,155 @@ describe('xDS end to end (scripted control plane)', () => {
       await ads.stop();
     }
   });
+
+  it('a NACKed listener leaves traffic flowing on the old config; error_state and update_rejected show it', async () => {
+    const ads = await ScriptedAdsServer.start();
+    const proxy = await startProxy(adsBootstrap(ads));
+    try {
+      await serveBasic(ads, [a.port]);
+      const port = await until('listener http', () => proxy.server.listenerPorts().http);
+      const bad = rdsListener('http', 'r1', 0, { request_timeout: 0, use_remote_address: true, not_a_field: 1 } as never);
+      delete (bad.filter_chains as { filters: { typed_config: Record<string, unknown> }[] }[])[0].filters[0].typed_config.not_a_field;
+      (bad as Record<string, unknown>).listener_filters = [{ name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' } }];
+      const n = ads.push(LISTENER_TYPE, [bad], '2');
+      const nack = await ads.waitForAnswer(n);
+      assert.equal(nack.req.version_info, '1');
+      assert.match((nack.req.error_detail as { message: string }).message, /Listener\(http\)\.listener_filters: listener filters are not implemented/);
+      for (let i = 0; i < 20; i++) assert.equal((await get(port)).upstream, 'a');
+      assert.equal(await proxy.stat('listener_manager.lds.update_rejected'), 1);
+      const dump = JSON.parse((await proxy.admin('/config_dump?resource=dynamic_listeners')).body) as { configs: { name: string; active_state: { version_info: string }; error_state: { details: string; version_info: string } }[] };
+      const l = dump.configs.find((x) => x.name === 'http')!;
+      assert.equal(l.active_state.version_info, '1');
+      assert.equal(l.error_state.version_info, '2');
+      assert.match(l.error_state.details, /listener_filters/);
+      // A bad route configuration is NACKed too, and the old routes keep serving.
+      const rn = ads.push(ROUTE_TYPE, [{ ...routeTo('r1', 'svc', 'v2'), virtual_hosts: [{ name: 'x', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'svc', timeout: -1000 } }] }] }], '2');
+      const rnack = await ads.waitForAnswer(rn);
+      assert.ok(rnack.req.error_detail, 'RDS NACK');
+      assert.equal((await get(port)).route, 'v1');
+      assert.equal(await proxy.stat('http.http.rds.r1.update_rejected'), 1);
+    } finally {
+      await proxy.stop();
+      await ads.stop();
+    }
+  });
+
+  it('a listener update drains old connections (in-flight requests finish on the old routes) while new connections use the new ones', async () => {
+    const ads = await ScriptedAdsServer.start();
+    const proxy = await startProxy(adsBootstrap(ads));
+    try {
+      await serveBasic(ads, [a.port]);
+      const c2 = ads.push(CLUSTER_TYPE, [edsCluster('svc'), edsCluster('svc2')], '2');
+      await ads.waitForAnswer(c2);
+      await ads.waitForRequest((r) => r.req.type_url === ENDPOINT_TYPE && (r.req.resource_names as string[] | undefined)?.includes('svc2') === true);
+      await ads.waitForAnswer(ads.push(ENDPOINT_TYPE, [loadAssignment('svc', [a.port]), loadAssignment('svc2', [b.port])], '2'));
+      const port = await until('listener http', () => proxy.server.listenerPorts().http);
+      // A slow request in flight on a keep-alive connection.
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const slow = httpGet(port, '/slow', { 'x-delay-ms': '400' }, agent);
+      await until('request at upstream a', () => (a.requests.some((r) => r.url === '/slow') ? true : undefined));
+      // The listener now names route r2, which warms it until r2 arrives.
+      await ads.waitForAnswer(ads.push(LISTENER_TYPE, [rdsListener('http', 'r2')], '2'));
+      const warming = JSON.parse((await proxy.admin('/config_dump?resource=dynamic_listeners')).body) as { configs: { warming_state?: unknown }[] };
+      assert.ok(warming.configs[0].warming_state, 'warming until its routes arrive');
+      assert.equal((await get(port)).route, 'v1', 'still the old listener while the new one warms');
+      await ads.waitForAnswer(ads.push(ROUTE_TYPE, [routeTo('r2', 'svc2', 'v2')], '2'));
+      // An idle pooled keep-alive connection may be closed by the drain just as fetch reuses it.
+      await until('new routes', async () => ((await get(port).catch(() => undefined))?.route === 'v2' ? true : undefined));
+      const old = await slow;
+      assert.equal(old.status, 200);
+      assert.equal(old.headers['x-upstream'], 'a', 'the request in flight finished on the config it started with');
+      assert.equal(old.headers['x-route'], 'v1');
+      assert.equal(old.headers.connection, 'close', 'the old connection drains');
+      agent.destroy();
+      assert.equal(await proxy.stat('listener_manager.listener_modified'), 1);
+      const r = await get(port);
+      assert.equal(r.upstream, 'b');
+    } finally {
+      await proxy.stop();
+      await ads.stop();
+    }
+  });
+
+  it('a new EDS cluster warms until its endpoints arrive; routes to it answer 503 NC meanwhile (scripted control plane)', async () => {
+    const ads = await ScriptedAdsServer.start();
+    const proxy = await startProxy(adsBootstrap(ads));
+    try {
+      await serveBasic(ads, [a.port]);
+      const port = await until('listener http', () => proxy.server.listenerPorts().http);
+      await ads.waitForAnswer(ads.push(CLUSTER_TYPE, [edsCluster('svc'), edsCluster('svc2')], '2'));
+      await ads.waitForAnswer(ads.push(ROUTE_TYPE, [routeTo('r1', 'svc2', 'v2')], '2'));
+      const dump = JSON.parse((await proxy.admin('/config_dump?resource=dynamic_warming_clusters')).body) as { configs: { cluster: { name: string } }[] };
+      assert.deepEqual(dump.configs.map((c) => c.cluster.name), ['svc2']);
+      const r = await fetch(`http://127.0.0.1:${port}/`);
+      assert.equal(r.status, 503);
+      await r.text();
+      assert.equal(await proxy.stat('cluster_manager.warming_clusters') , 0, 'the static ClusterManager gauge is not used by the dynamic table');
+      assert.equal(await proxy.stat('http.http.no_cluster'), 1);
+      await ads.waitForAnswer(ads.push(ENDPOINT_TYPE, [loadAssignment('svc2', [b.port])], '2'));
+      await until('svc2 warm', async () => ((await get(port)).upstream === 'b' ? true : undefined));
+      const eds = JSON.parse((await proxy.admin('/config_dump?include_eds&resource=dynamic_endpoint_configs')).body) as { configs: { version_info: string; endpoint_config: { cluster_name: string } }[] };
+      assert.deepEqual(eds.configs.map((c) => [c.endpoint_config.cluster_name, c.version_info]), [['svc', '1'], ['svc2', '2']]);
+    } finally {
+      await proxy.stop();
+      await ads.stop();
+    }
+  });
+
+  it('EDS updates move traffic: weights over 400 requests, then all to the remaining endpoint', async () => {
+    const ads = await ScriptedAdsServer.start();
+    const proxy = await startProxy(adsBootstrap(ads));
+    try {
+      await serveBasic(ads, [a.port]);
+      const port = await until('listener http', () => proxy.server.listenerPorts().http);
+      await ads.waitForAnswer(ads.push(ENDPOINT_TYPE, [loadAssignment('svc', [a.port, b.port], [1, 3])], '2'));
+      const count = { a: 0, b: 0 } as Record<string, number>;
+      for (let i = 0; i < 400; i++) count[(await get(port)).upstream]++;
+      assert.equal(count.a + count.b, 400);
+      assert.ok(count.b > count.a * 2, `weights 1:3 → ${JSON.stringify(count)}`);
+      await ads.waitForAnswer(ads.push(ENDPOINT_TYPE, [loadAssignment('svc', [b.port])], '3'));
+      for (let i = 0; i < 50; i++) assert.equal((await get(port)).upstream, 'b');
+    } finally {
+      await proxy.stop();
+      await ads.stop();
+    }
+  });
+
+  it('control plane restart: the proxy keeps serving, reconnects, resubscribes and takes new config', async () => {
+    const ads = await ScriptedAdsServer.start();
+    const proxy = await startProxy(adsBootstrap(ads));
+    let ads2: ScriptedAdsServer | undefined;
+    try {
+      await serveBasic(ads, [a.port]);
+      const port = await until('listener http', () => proxy.server.listenerPorts().http);
+      const adsPort = ads.port;
+      await ads.stop();
+      await until('disconnected', async () => ((await proxy.stat('control_plane.connected_state')) === 0 ? true : undefined));
+      for (let i = 0; i < 10; i++) assert.equal((await get(port)).upstream, 'a');
+      ads2 = await ScriptedAdsServer.start({ port: adsPort });
+      const srv = ads2;
+      for (const t of [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE]) {
+        const r = await srv.waitForRequest((x) => x.req.type_url === t);
+        assert.equal(r.req.version_info, '1', `${t} resubscribed with its last version`);
+      }
+      assert.deepEqual((await srv.waitForRequest((x) => x.req.type_url === ROUTE_TYPE)).req.resource_names, ['r1']);
+      await srv.waitForAnswer(srv.push(ROUTE_TYPE, [routeTo('r1', 'svc', 'after-restart')], '2'));
+      assert.equal((await get(port)).route, 'after-restart');
+      assert.equal(await proxy.stat('control_plane.connected_state'), 1);
+    } finally {
+      await proxy.stop();
+      await ads.stop();
+      await ads2?.stop();
+    }
+  });
 });
+
+function httpGet(port: number, path: string, headers: Record<string, string>, agent: http.Agent): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+    });
+    req.on('error', reject);
+  });
+}
