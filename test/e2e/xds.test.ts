@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../src/xds/type-urls';
-import { adsBootstrap, edsCluster, loadAssignment, rdsListener, routeTo, ScriptedAdsServer } from '../helpers/ads-server';
+import { adsBootstrap, edsCluster, get, loadAssignment, rdsListener, routeTo, ScriptedAdsServer, until } from '../helpers/ads-server';
 import { startProxy, type RunningProxy } from '../helpers/proxy';
 import { startEchoUpstream, type EchoUpstream } from '../helpers/upstream';
 
@@ -10,21 +10,6 @@ import { startEchoUpstream, type EchoUpstream } from '../helpers/upstream';
  * The proxy driven over ADS by a scripted control plane (test/helpers/ads-server.ts), with real
  * HTTP traffic through it to echo upstreams.
  */
-
-async function get(port: number, path = '/'): Promise<{ status: number; upstream: string; route: string; body: string }> {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`);
-  return { status: r.status, upstream: r.headers.get('x-upstream') ?? '', route: r.headers.get('x-route') ?? '', body: await r.text() };
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Serves a full configuration: cluster `svc` (EDS → `ports`), listener `http` with RDS route `r1`. */
 async function serveBasic(ads: ScriptedAdsServer, ports: number[], version = '1'): Promise<void> {

@@ -259,3 +259,20 @@ export function routeTo(name: string, cluster: string, marker = cluster): Decode
     ],
   };
 }
+
+/** GET through the proxy: status, the echo upstream's name and the route's marker header. */
+export async function get(port: number, path = '/'): Promise<{ status: number; upstream: string; route: string; body: string }> {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: r.status, upstream: r.headers.get('x-upstream') ?? '', route: r.headers.get('x-route') ?? '', body: await r.text() };
+}
+
+/** Polls `fn` until it returns something other than undefined; bounded. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
