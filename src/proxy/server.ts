@@ -200,7 +200,8 @@ export class ProxyServer {
       node: this.xdsNode(),
       stats,
       table: table.byName,
-      staticClusterNames: new Set(config.clusters.map((c) => c.name)),
+      // Every static cluster, the ADS cluster (kept out of the HTTP table) included.
+      staticClusterNames: new Set(config.parts.clusters.flatMap((c) => (isObject(c) && typeof c.name === 'string' ? [c.name] : []))),
       staticListenerNames: new Set(config.listeners.flatMap((l) => (l === undefined ? [] : [l.name]))),
       clusterDeps: { stats, log: (level, msg) => logger('upstream')[level](msg) },
       compileListener: (resource, path, issues, rds: RdsHook, clusterExists) =>
