@@ -6,6 +6,8 @@ import {
   ADS_DELTA_METHOD,
   ADS_SOTW_METHOD,
   CLUSTER_TYPE,
+  ENDPOINT_TYPE,
+  ROUTE_TYPE,
   DELTA_DISCOVERY_REQUEST,
   DELTA_DISCOVERY_RESPONSE,
   DISCOVERY_REQUEST,
@@ -151,6 +153,8 @@ export class AdsClient {
     if (this.types.has(typeUrl)) throw new Error(`${typeUrl} is already watched`);
     this.types.set(typeUrl, new TypeState(typeUrl, watcher, wildcard));
     this.order.push(typeUrl);
+    // On (re)connect, requests go out as Envoy sends them: CDS, EDS, LDS, RDS.
+    this.order.sort((x, y) => rank(x) - rank(y));
     this.requestSoon(typeUrl);
   }
 
@@ -416,6 +420,13 @@ export class AdsClient {
     for (const n of update.removed) t.held.delete(n);
     for (const r of update.resources) if (!rejected.has(r.name)) t.held.set(r.name, r.version);
   }
+}
+
+const REQUEST_ORDER = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE];
+
+function rank(typeUrl: string): number {
+  const i = REQUEST_ORDER.indexOf(typeUrl);
+  return i < 0 ? REQUEST_ORDER.length : i;
 }
 
 /** The NACK message: every problem as "path: message", bounded. */
