@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../src/xds/type-urls';
 import { adsBootstrap, edsCluster, get, loadAssignment, rdsListener, routeTo, ScriptedAdsServer, until } from '../helpers/ads-server';
 import { startProxy, type RunningProxy } from '../helpers/proxy';
-import { startEchoUpstream, type EchoUpstream } from '../helpers/upstream';
+import { closedPort, startEchoUpstream, type EchoUpstream } from '../helpers/upstream';
 
 /**
  * The proxy driven over ADS by a scripted control plane (test/helpers/ads-server.ts), with real
@@ -204,6 +204,52 @@ describe('xDS end to end (scripted control plane)', () => {
       await proxy.stop();
       await ads.stop();
       await ads2?.stop();
+    }
+  });
+
+  it('a listener moved to another port binds a new socket and the old port stops; an absent listener (SotW) is removed', async () => {
+    const ads = await ScriptedAdsServer.start();
+    const proxy = await startProxy(adsBootstrap(ads));
+    try {
+      await serveBasic(ads, [a.port]);
+      const oldPort = await until('listener http', () => proxy.server.listenerPorts().http);
+      const free = await closedPort();
+      await ads.waitForAnswer(ads.push(LISTENER_TYPE, [rdsListener('http', 'r1', free), rdsListener('extra', 'r1')], '2'));
+      await until('moved', () => (proxy.server.listenerPorts().http === free ? true : undefined));
+      assert.equal((await get(free)).upstream, 'a');
+      await until('old port closed', async () => ((await get(oldPort).then(() => false, () => true)) ? true : undefined));
+      assert.ok(proxy.server.listenerPorts().extra);
+      await ads.waitForAnswer(ads.push(LISTENER_TYPE, [rdsListener('http', 'r1', free)], '3'));
+      await until('extra removed', () => (proxy.server.listenerPorts().extra === undefined ? true : undefined));
+      assert.equal(await proxy.stat('listener_manager.listener_removed'), 1);
+      assert.equal(await proxy.stat('listener_manager.total_listeners_active'), 1);
+    } finally {
+      await proxy.stop();
+      await ads.stop();
+    }
+  });
+
+  it('an updated cluster keeps serving its old version until the new one is warm', async () => {
+    const ads = await ScriptedAdsServer.start();
+    const proxy = await startProxy(adsBootstrap(ads));
+    try {
+      await serveBasic(ads, [a.port]);
+      const port = await until('listener http', () => proxy.server.listenerPorts().http);
+      // svc now takes its endpoints from another EDS service name, not delivered yet.
+      const updated = edsCluster('svc', { eds_cluster_config: { service_name: 'svc-v2', eds_config: { ads: {} } } });
+      await ads.waitForAnswer(ads.push(CLUSTER_TYPE, [updated], '2'));
+      await ads.waitForRequest((r) => r.req.type_url === ENDPOINT_TYPE && (r.req.resource_names as string[] | undefined)?.includes('svc-v2') === true);
+      for (let i = 0; i < 10; i++) assert.equal((await get(port)).upstream, 'a', 'the old cluster serves while the new one warms');
+      const dump = JSON.parse((await proxy.admin('/config_dump?resource=dynamic_warming_clusters')).body) as { configs: { version_info: string }[] };
+      assert.deepEqual(dump.configs.map((c) => c.version_info), ['2']);
+      await ads.waitForAnswer(ads.push(ENDPOINT_TYPE, [loadAssignment('svc-v2', [b.port])], '2'));
+      await until('new cluster active', async () => ((await get(port)).upstream === 'b' ? true : undefined));
+      const prom = (await proxy.admin('/stats/prometheus')).body;
+      assert.match(prom, /envoy_control_plane_connected_state\{?[^\n]*\}? 1/);
+      assert.match(prom, /envoy_cluster_manager_cds_update_success\{?[^\n]*\}? 2/);
+    } finally {
+      await proxy.stop();
+      await ads.stop();
     }
   });
 });
