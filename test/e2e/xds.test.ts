@@ -252,6 +252,47 @@ describe('xDS end to end (scripted control plane)', () => {
       await ads.stop();
     }
   });
+
+  it('RDS route configurations carry typed_per_filter_config (fault abort per route), swapped with the routes', async () => {
+    const ads = await ScriptedAdsServer.start();
+    const proxy = await startProxy(adsBootstrap(ads));
+    const FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
+    try {
+      await serveBasic(ads, [a.port]);
+      const withFault = rdsListener('http', 'r1', 0, {
+        http_filters: [
+          { name: 'envoy.filters.http.fault', typed_config: { '@type': FAULT } },
+          { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
+        ],
+      });
+      await ads.waitForAnswer(ads.push(LISTENER_TYPE, [withFault], '2'));
+      const port = await until('listener http', () => proxy.server.listenerPorts().http);
+      const faulty = routeTo('r1', 'svc', 'fault');
+      const vh = (faulty.virtual_hosts as Record<string, unknown>[])[0];
+      (vh.routes as Record<string, unknown>[]).unshift({
+        match: { prefix: '/abort' },
+        route: { cluster: 'svc' },
+        typed_per_filter_config: { 'envoy.filters.http.fault': { '@type': FAULT, abort: { http_status: 418, percentage: { numerator: 100 } } } },
+      });
+      await ads.waitForAnswer(ads.push(ROUTE_TYPE, [faulty], '3'));
+      await until('fault routes', async () => ((await get(port).catch(() => undefined))?.route === 'fault' ? true : undefined));
+      assert.equal((await get(port, '/abort/x')).status, 418);
+      assert.equal((await get(port, '/other')).status, 200);
+      // An invalid per-route config is NACKed; the fault routes stay.
+      const wrong = structuredClone(faulty);
+      ((wrong.virtual_hosts as Record<string, unknown>[])[0].routes as Record<string, unknown>[])[0].typed_per_filter_config = {
+        'envoy.filters.http.fault': { '@type': FAULT, abort: { http_status: 418, percentage: { numerator: 100 } }, response_rate_limit: { fixed_limit: { limit_kbps: 1 }, percentage: { numerator: 100 } } },
+      };
+      const nack = await ads.waitForAnswer(ads.push(ROUTE_TYPE, [wrong], '4'));
+      assert.match((nack.req.error_detail as { message: string }).message, /RouteConfiguration\(r1\).*typed_per_filter_config/);
+      assert.equal((await get(port, '/abort/x')).status, 418);
+      await ads.waitForAnswer(ads.push(ROUTE_TYPE, [routeTo('r1', 'svc', 'plain')], '5'));
+      assert.equal((await get(port, '/abort/x')).status, 200);
+    } finally {
+      await proxy.stop();
+      await ads.stop();
+    }
+  });
 });
 
 function httpGet(port: number, path: string, headers: Record<string, string>, agent: http.Agent): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {

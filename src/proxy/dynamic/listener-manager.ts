@@ -4,7 +4,7 @@ import { logger } from '../../lib/log';
 import { formatIssues, type ResourceUpdate, type ResourceWatcher, type UpdateOutcome } from '../../xds/client/ads-client';
 import { Listener, type ListenerConfig } from '../listener/listener';
 import type { Counter, Gauge, StatsStore } from '../telemetry/stats';
-import { prefixed, type RouteProvider } from './route-providers';
+import { prefixed, type RdsUse } from './route-providers';
 import { failureState, sameResource, SubscriptionStats, type UpdateFailureState } from './subscription-stats';
 
 /**
@@ -19,11 +19,11 @@ import { failureState, sameResource, SubscriptionStats, type UpdateFailureState 
 const log = logger('lds');
 
 /** Compiles one Listener resource; records the RDS providers its connection managers name. */
-export type ListenerCompiler = (resource: Decoded, path: string, issues: ConfigIssue[]) => { config: ListenerConfig; routes: RouteProvider[] } | undefined;
+export type ListenerCompiler = (resource: Decoded, path: string, issues: ConfigIssue[]) => { config: ListenerConfig; routes: RdsUse[] } | undefined;
 
 interface ListenerVersion {
   config: ListenerConfig;
-  routes: RouteProvider[];
+  routes: RdsUse[];
   version: string;
   source: Decoded;
   lastUpdated: string;
@@ -78,7 +78,7 @@ export class ListenerManager implements ResourceWatcher {
     private readonly compile: ListenerCompiler,
     private readonly staticNames: ReadonlySet<string>,
     private readonly drainMs: () => number,
-    private readonly onRoutesReferenced: (names: ReadonlySet<string>) => void,
+    private readonly onRoutesReferenced: (uses: readonly RdsUse[]) => void,
   ) {
     this.stats = new ListenerManagerStats(store);
   }
@@ -167,7 +167,7 @@ export class ListenerManager implements ResourceWatcher {
   }
 
   private warm(e: Entry, v: ListenerVersion): void {
-    const pending = v.routes.filter((p) => !p.ready);
+    const pending = [...new Set(v.routes.map((u) => u.provider))].filter((p) => !p.ready);
     let left = pending.length;
     const done = (): void => {
       if (e.warming !== v) return;
@@ -262,18 +262,18 @@ export class ListenerManager implements ResourceWatcher {
     }
   }
 
-  /** RDS names: those every active, warming or draining listener names. */
+  /** RDS uses of every active, warming or draining listener. */
   private publishRoutes(): void {
-    const names = new Set<string>();
+    const uses: RdsUse[] = [];
     const add = (v: ListenerVersion | undefined): void => {
-      if (v !== undefined) for (const p of v.routes) names.add(p.name);
+      if (v !== undefined) uses.push(...v.routes);
     };
     for (const e of this.entries.values()) {
       add(e.active?.v);
       add(e.warming);
     }
     for (const d of this.draining) add(d.v);
-    this.onRoutesReferenced(names);
+    this.onRoutesReferenced(uses);
   }
 
   private countWarming(): number {

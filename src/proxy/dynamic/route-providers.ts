@@ -2,6 +2,7 @@ import { joinPath, rejectUnsupported, type ConfigIssue } from '../../lib/config-
 import { isObject, readObject, readString, type Decoded } from '../../lib/decoded-read';
 import { formatIssues, type ResourceUpdate, type ResourceWatcher, type UpdateOutcome } from '../../xds/client/ads-client';
 import type { RouteMatcher, MatchedRoute, RouteRequest } from '../http/contracts';
+import type { PerRouteCompiler, PerRouteLookup, RdsBinding } from '../network/http-connection-manager';
 import { compileRoutes } from '../route/http-adapter';
 import type { StatsStore } from '../telemetry/stats';
 import { parseConfigSource, type AdsSettings } from './config-source';
@@ -14,6 +15,26 @@ import { failureState, sameResource, SubscriptionStats, type UpdateFailureState 
  */
 
 const EMPTY_ROUTES: RouteMatcher = { match: () => null };
+const NO_PER_ROUTE: PerRouteLookup = () => undefined;
+const FILTER_CONFIG_TYPE = 'type.googleapis.com/envoy.config.route.v3.FilterConfig';
+
+/**
+ * One connection manager's view of a provider's per-route filter configs, compiled against its own
+ * http_filters for each route configuration. The previous generation stays reachable for requests
+ * that matched a route before the last swap.
+ */
+export class PerRouteSlot {
+  current: PerRouteLookup = NO_PER_ROUTE;
+  previous: PerRouteLookup = NO_PER_ROUTE;
+  readonly lookup: PerRouteLookup = (filter, route, cluster) => this.current(filter, route, cluster) ?? this.previous(filter, route, cluster);
+  constructor(readonly compile: PerRouteCompiler) {}
+}
+
+/** A connection manager's use of a provider. */
+export interface RdsUse {
+  provider: RouteProvider;
+  slot: PerRouteSlot;
+}
 
 export class RouteProvider implements RouteMatcher {
   private table: RouteMatcher = EMPTY_ROUTES;
@@ -25,6 +46,7 @@ export class RouteProvider implements RouteMatcher {
   error: UpdateFailureState | undefined;
   initialFetchTimeoutMs: number;
   readonly stats = new Map<string, SubscriptionStats>();
+  slots = new Set<PerRouteSlot>();
   private readonly waiters: (() => void)[] = [];
 
   constructor(
@@ -38,7 +60,11 @@ export class RouteProvider implements RouteMatcher {
     return this.table.match(req, random);
   }
 
-  swap(table: RouteMatcher, version: string, source: Decoded): void {
+  swap(table: RouteMatcher, version: string, source: Decoded, perRoute: ReadonlyMap<PerRouteSlot, PerRouteLookup>): void {
+    for (const [slot, lookup] of perRoute) {
+      slot.previous = slot.current;
+      slot.current = lookup;
+    }
     this.table = table;
     this.version = version;
     this.source = source;
@@ -70,8 +96,8 @@ export class RouteProviders implements ResourceWatcher {
     private readonly clusterExists: (name: string) => boolean,
   ) {}
 
-  /** http_connection_manager.rds → the provider (created on first use), or undefined with issues. */
-  forRds(rds: Decoded, path: string, issues: ConfigIssue[], statPrefix: string): RouteProvider | undefined {
+  /** http_connection_manager.rds → the provider (created on first use) and this manager's slot, or undefined with issues. */
+  forRds(rds: Decoded, path: string, issues: ConfigIssue[], statPrefix: string, compilePerRoute: PerRouteCompiler): (RdsUse & RdsBinding) | undefined {
     rejectUnsupported(rds, path, ['config_source', 'route_config_name'], issues);
     const name = readString(rds, 'route_config_name', path, issues) ?? '';
     if (name === '') issues.push({ path: joinPath(path, 'route_config_name'), message: 'route_config_name is required' });
@@ -84,8 +110,16 @@ export class RouteProviders implements ResourceWatcher {
       p = new RouteProvider(name, sub.initialFetchTimeoutMs);
       this.providers.set(name, p);
     }
+    const slot = new PerRouteSlot(compilePerRoute);
+    if (p.source !== undefined) {
+      const before = issues.length;
+      const lookup = compilePerRoute(p.source, `RouteConfiguration(${name})`, issues);
+      if (issues.length > before) return undefined;
+      slot.current = lookup;
+    }
+    p.slots.add(slot);
     if (!p.stats.has(statPrefix)) p.stats.set(statPrefix, new SubscriptionStats(this.store, `http.${statPrefix}.rds.${name}`));
-    return p;
+    return { provider: p, slot, routes: p, perRouteConfig: slot.lookup };
   }
 
   get(name: string): RouteProvider | undefined {
@@ -96,9 +130,19 @@ export class RouteProviders implements ResourceWatcher {
     return [...this.providers.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  /** Keeps only the providers listeners still reference, and subscribes to exactly those names. */
-  retain(names: ReadonlySet<string>): void {
-    for (const n of [...this.providers.keys()]) if (!names.has(n)) this.providers.delete(n);
+  /** Keeps only the providers (and per-manager slots) listeners still use; subscribes to exactly those names. */
+  retain(uses: readonly RdsUse[]): void {
+    const live = new Map<RouteProvider, Set<PerRouteSlot>>();
+    for (const u of uses) {
+      let set = live.get(u.provider);
+      if (set === undefined) live.set(u.provider, (set = new Set()));
+      set.add(u.slot);
+    }
+    for (const [n, p] of [...this.providers]) {
+      const slots = live.get(p);
+      if (slots === undefined) this.providers.delete(n);
+      else p.slots = slots;
+    }
     this.onNamesChanged([...this.providers.keys()]);
   }
 
@@ -126,9 +170,11 @@ export class RouteProviders implements ResourceWatcher {
       }
       const path = `RouteConfiguration(${r.name})`;
       const own: ConfigIssue[] = [];
-      rejectPerFilterConfig(r.resource, path, own);
+      rejectDisabledFilters(r.resource, path, own);
       // validate_clusters defaults to false for RDS (clusters may arrive later); honoured when set.
       const table = compileRoutes(r.resource, path, own, r.resource.validate_clusters === true ? this.clusterExists : undefined);
+      const perRoute = new Map<PerRouteSlot, PerRouteLookup>();
+      if (own.length === 0) for (const slot of p.slots) perRoute.set(slot, slot.compile(r.resource, path, own));
       if (own.length > 0 || table === undefined) {
         p.error = failureState(r.resource, r.version, formatIssues(own));
         forEachStats(p, (s) => s.update_rejected.inc());
@@ -136,7 +182,7 @@ export class RouteProviders implements ResourceWatcher {
         rejected.push(r.name);
         continue;
       }
-      p.swap(table, r.version, r.resource);
+      p.swap(table, r.version, r.resource, perRoute);
       forEachStats(p, (s) => s.accepted(r.version));
     }
     return { issues, rejected };
@@ -148,16 +194,21 @@ export function prefixed(prefix: string, issues: readonly ConfigIssue[]): Config
 }
 
 /**
- * Per-route filter configs are compiled against a connection manager's filters, which an RDS
- * route table (shared by every manager naming it) does not know yet: rejected by path.
+ * A FilterConfig with `disabled: true` removes a filter from a route's chain, which a connection
+ * manager decides when it compiles its filter factories — before an RDS table exists. Rejected by path.
  */
-function rejectPerFilterConfig(rc: Decoded, path: string, issues: ConfigIssue[]): void {
+function rejectDisabledFilters(rc: Decoded, path: string, issues: ConfigIssue[]): void {
   const visit = (v: unknown, p: string): void => {
     if (Array.isArray(v)) v.forEach((x, i) => visit(x, `${p}[${i}]`));
     else if (isObject(v)) {
       for (const [k, x] of Object.entries(v)) {
-        if (k === 'typed_per_filter_config') issues.push({ path: joinPath(p, k), message: 'typed_per_filter_config in an RDS route configuration is not implemented by Weft yet' });
-        else if (isObject(x) || Array.isArray(x)) visit(x, joinPath(p, k));
+        if (k === 'typed_per_filter_config' && isObject(x)) {
+          for (const [name, cfg] of Object.entries(x)) {
+            if (isObject(cfg) && cfg['@type'] === FILTER_CONFIG_TYPE && cfg.disabled === true) {
+              issues.push({ path: joinPath(joinPath(joinPath(p, k), name), 'disabled'), message: 'disabling a filter per route is not implemented by Weft for RDS route configurations yet' });
+            }
+          }
+        } else if (isObject(x) || Array.isArray(x)) visit(x, joinPath(p, k));
       }
     }
   };

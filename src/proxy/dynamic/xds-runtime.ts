@@ -3,7 +3,7 @@ import type { Decoded } from '../../lib/decoded-read';
 import { logger } from '../../lib/log';
 import { AdsClient, type ResourceUpdate, type ResourceWatcher, type UpdateOutcome, type XdsNode } from '../../xds/client/ads-client';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../xds/type-urls';
-import type { RouteMatcher } from '../http/contracts';
+import type { RdsRoutesHook } from '../network/http-connection-manager';
 import type { Listener, ListenerConfig } from '../listener/listener';
 import type { StatsStore } from '../telemetry/stats';
 import type { Cluster, ClusterDeps } from '../upstream/cluster';
@@ -11,7 +11,7 @@ import type { HttpClusterBinding } from '../upstream/http-binding';
 import type { DynamicResourcesSettings, SubscriptionSettings } from './config-source';
 import { DynamicClusters } from './dynamic-clusters';
 import { ListenerManager } from './listener-manager';
-import { RouteProviders, type RouteProvider } from './route-providers';
+import { RouteProviders, type RdsUse } from './route-providers';
 
 /**
  * Dynamic configuration: the ADS client feeding CDS/EDS into the cluster table and LDS/RDS into
@@ -22,7 +22,7 @@ import { RouteProviders, type RouteProvider } from './route-providers';
 
 const log = logger('xds');
 
-export type RdsHook = (rds: Decoded, path: string, issues: ConfigIssue[], statPrefix: string) => RouteMatcher | undefined;
+export type RdsHook = RdsRoutesHook;
 
 export interface XdsRuntimeOptions {
   settings: DynamicResourcesSettings;
@@ -82,18 +82,18 @@ export class XdsRuntime {
     this.listeners = new ListenerManager(
       opts.stats,
       (resource, path, issues) => {
-        const named: RouteProvider[] = [];
-        const hook: RdsHook = (rds, p, is, statPrefix) => {
-          const provider = this.routes.forRds(rds, p, is, statPrefix);
-          if (provider !== undefined) named.push(provider);
-          return provider;
+        const named: RdsUse[] = [];
+        const hook: RdsHook = (rds, p, is, statPrefix, compilePerRoute) => {
+          const use = this.routes.forRds(rds, p, is, statPrefix, compilePerRoute);
+          if (use !== undefined) named.push(use);
+          return use;
         };
         const config = opts.compileListener(resource, path, issues, hook, exists);
         return config === undefined ? undefined : { config, routes: named };
       },
       opts.staticListenerNames,
       opts.drainMs,
-      (names) => this.routes.retain(names),
+      (uses) => this.routes.retain(uses),
     );
     this.initialized = new Promise((r) => (this.resolveInit = r));
   }
