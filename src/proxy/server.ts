@@ -15,7 +15,7 @@ import { clustersJson, clustersText } from './upstream/admin-view';
 import { HttpClusterBinding } from './upstream/http-binding';
 import { isObject, type Decoded } from '../lib/decoded-read';
 import { adsTarget, checkAdsCluster, parseDynamicResources, type DynamicResourcesSettings } from './dynamic/config-source';
-import { XdsRuntime, type RdsHook } from './dynamic/xds-runtime';
+import type { XdsRuntime, RdsHook } from './dynamic/xds-runtime';
 import type { XdsNode } from '../xds/client/ads-client';
 import type { ConfigIssue as Issue } from '../lib/config-error';
 
@@ -194,7 +194,11 @@ export class ProxyServer {
     const stats = this.stats;
     const table = this.clusterTable;
     const accessLogs = (list: unknown[], path: string, issues: Issue[]): AccessLogSink[] => compileAccessLogs(list, path, issues);
-    const xds = new XdsRuntime({
+    // Loaded only for dynamic bootstraps: gRPC and the Envoy protos cost a static proxy memory it
+    // would never use.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { XdsRuntime: Runtime } = require('./dynamic/xds-runtime') as typeof import('./dynamic/xds-runtime');
+    const xds = new Runtime({
       settings: dyn.settings,
       target: dyn.target,
       node: this.xdsNode(),
@@ -215,6 +219,12 @@ export class ProxyServer {
           }),
         ),
       drainMs: () => this.options.drainTimeS * 1000,
+      // Zone-aware routing: CDS clusters route against the static local cluster too.
+      onClusterCompiled: (c) => {
+        const localName = config.parts.clusterManager.localClusterName;
+        const local = localName === undefined ? undefined : config.clusters.find((x) => x.name === localName);
+        if (local !== undefined) c.setLocalCluster(local, config.parts.node.locality);
+      },
     });
     this.xds = xds;
     xds.start();

@@ -64,6 +64,8 @@ export class DynamicClusters {
     private readonly store: StatsStore,
     private readonly ads: AdsSettings,
     private readonly onEdsNamesChanged: (names: string[]) => void,
+    /** Called for every compiled cluster before it warms (zone-aware routing setup). */
+    private readonly onCompiled: (cluster: Cluster) => void = () => undefined,
   ) {
     this.cdsStats = new SubscriptionStats(store, 'cluster_manager.cds');
   }
@@ -146,6 +148,7 @@ export class DynamicClusters {
       }
       e.error = undefined;
       this.entries.set(r.name, e);
+      this.onCompiled(cluster);
       this.startWarming(e, { cluster, version: u.version, source: r.resource, lastUpdated: new Date().toISOString(), fetchTimer: null }, fetchTimeoutMs);
     }
     const gone = u.fullState ? [...this.entries.keys()].filter((n) => !seen.has(n)) : u.removed;

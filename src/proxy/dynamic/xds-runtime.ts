@@ -36,6 +36,8 @@ export interface XdsRuntimeOptions {
   /** Compiles a Listener resource with the given rds hook for its connection managers. */
   compileListener: (resource: Decoded, path: string, issues: ConfigIssue[], rds: RdsHook, clusterExists: (name: string) => boolean) => ListenerConfig | undefined;
   drainMs: () => number;
+  /** Called for every cluster CDS compiles, before it warms. */
+  onClusterCompiled?: (cluster: Cluster) => void;
 }
 
 /** Runs `fn` after a watcher has handled its first update (accepted or not). */
@@ -74,8 +76,14 @@ export class XdsRuntime {
       stats: { setConnected: (c) => connected.set(c ? 1 : 0) },
       log: (level, msg) => log[level](msg),
     });
-    this.clusters = new DynamicClusters(opts.table, opts.staticClusterNames, opts.clusterDeps, opts.stats, opts.settings.ads, (names) =>
-      this.client.setResourceNames(ENDPOINT_TYPE, names),
+    this.clusters = new DynamicClusters(
+      opts.table,
+      opts.staticClusterNames,
+      opts.clusterDeps,
+      opts.stats,
+      opts.settings.ads,
+      (names) => this.client.setResourceNames(ENDPOINT_TYPE, names),
+      opts.onClusterCompiled,
     );
     const exists = (name: string): boolean => this.clusters.exists(name);
     this.routes = new RouteProviders(opts.stats, opts.settings.ads, (names) => this.client.setResourceNames(ROUTE_TYPE, names), exists);

@@ -302,7 +302,8 @@ export class AdsClient {
       } else if (t.requested && ack === undefined) return;
     }
     t.requested = true;
-    this.opts.log('debug', `xDS ${shortTypeName(t.typeUrl)} request ${ack === undefined ? '' : ack.error === undefined ? '(ACK) ' : '(NACK) '}${JSON.stringify({ ...req, node: undefined })}`);
+    const kind = ack === undefined ? 'request' : ack.error === undefined ? 'ACK' : 'NACK';
+    this.opts.log('debug', `xDS ${shortTypeName(t.typeUrl)} ${kind} version=${String(req.version_info ?? '')} nonce=${String(req.response_nonce ?? '')}`);
     stream.write(req);
   }
 
