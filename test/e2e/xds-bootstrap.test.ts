@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/lib/config-error';
 import { ProxyServer, validateBootstrap } from '../../src/proxy/server';
 import { loadBootstrapText } from '../../src/xds/bootstrap';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE } from '../../src/xds/type-urls';
-import { adsBootstrap, edsCluster, get, loadAssignment, rdsListener, ScriptedAdsServer, until } from '../helpers/ads-server';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../src/xds/type-urls';
+import { adsBootstrap, edsCluster, get, loadAssignment, rdsListener, routeTo, ScriptedAdsServer, until } from '../helpers/ads-server';
 import { startProxy, staticCluster, httpListener, simpleRoutes } from '../helpers/proxy';
 import { closedPort, startEchoUpstream } from '../helpers/upstream';
 
@@ -119,6 +119,26 @@ describe('xDS bootstrap and initialisation (scripted control plane)', () => {
       assert.match((nack.req.error_detail as { message: string }).message, /cannot update static cluster 'xds_cluster'/);
     } finally {
       await server.shutdown(0);
+      await ads.stop();
+    }
+  });
+
+  it('an EDS cluster whose endpoints never come activates empty after its eds_config initial_fetch_timeout (503 UH)', async () => {
+    const ads = await ScriptedAdsServer.start();
+    const proxy = await startProxy(adsBootstrap(ads));
+    try {
+      await ads.waitForRequest((r) => r.req.type_url === CLUSTER_TYPE);
+      const c = edsCluster('svc', { eds_cluster_config: { eds_config: { ads: {}, initial_fetch_timeout: 200 } } });
+      await ads.waitForAnswer(ads.push(CLUSTER_TYPE, [c], '1'));
+      await ads.waitForRequest((r) => r.req.type_url === LISTENER_TYPE);
+      assert.equal(await proxy.stat('cluster.svc.init_fetch_timeout'), 1);
+      await ads.waitForAnswer(ads.push(LISTENER_TYPE, [rdsListener('http', 'r1')], '1'));
+      await ads.waitForAnswer(ads.push(ROUTE_TYPE, [routeTo('r1', 'svc')], '1'));
+      const port = await until('listener http', () => proxy.server.listenerPorts().http);
+      assert.equal((await get(port)).status, 503);
+      assert.equal(await proxy.stat('cluster.svc.upstream_cx_none_healthy'), 1);
+    } finally {
+      await proxy.stop();
       await ads.stop();
     }
   });

@@ -293,6 +293,43 @@ describe('xDS end to end (scripted control plane)', () => {
       await ads.stop();
     }
   });
+
+  it('route churn under load: 20 RDS swaps while 300 keep-alive requests flow, none fails', async () => {
+    const ads = await ScriptedAdsServer.start();
+    const proxy = await startProxy(adsBootstrap(ads));
+    try {
+      await serveBasic(ads, [a.port]);
+      await ads.waitForAnswer(ads.push(CLUSTER_TYPE, [edsCluster('svc'), edsCluster('svc2')], '2'));
+      await ads.waitForAnswer(ads.push(ENDPOINT_TYPE, [loadAssignment('svc', [a.port]), loadAssignment('svc2', [b.port])], '2'));
+      const port = await until('listener http', () => proxy.server.listenerPorts().http);
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+      const seen = { a: 0, b: 0 } as Record<string, number>;
+      let failures = 0;
+      const load = (async () => {
+        await Promise.all(
+          [0, 1, 2, 3].map(async () => {
+            for (let i = 0; i < 75; i++) {
+              const r = await httpGet(port, '/', {}, agent).catch(() => undefined);
+              if (r === undefined || r.status !== 200) failures++;
+              else seen[String(r.headers['x-upstream'])]++;
+            }
+          }),
+        );
+      })();
+      for (let v = 3; v < 23; v++) {
+        await ads.waitForAnswer(ads.push(ROUTE_TYPE, [routeTo('r1', v % 2 === 0 ? 'svc' : 'svc2', `v${v}`)], String(v)));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await load;
+      agent.destroy();
+      assert.equal(failures, 0);
+      assert.equal(seen.a + seen.b, 300);
+      assert.equal(await proxy.stat('http.http.rds.r1.update_success'), 21);
+    } finally {
+      await proxy.stop();
+      await ads.stop();
+    }
+  });
 });
 
 function httpGet(port: number, path: string, headers: Record<string, string>, agent: http.Agent): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
