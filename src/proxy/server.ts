@@ -273,7 +273,7 @@ export class ProxyServer {
     this.shuttingDown = (async () => {
       this.state = 'DRAINING';
       log.info('draining listeners');
-      await Promise.all([...this.listeners.map((l) => l.drain(drainMs)), this.xds?.close()]);
+      await Promise.all([...this.listeners.map((l) => l.drain(drainMs)), this.xds?.close(drainMs)]);
       for (const c of this.clusters) c.close();
       for (const b of this.clusterTable.byName.values()) for (const h of b.cluster.allHosts()) h.pool?.close();
       if (this.statsTimer) clearInterval(this.statsTimer);

@@ -156,12 +156,13 @@ export class ListenerManager implements ResourceWatcher {
     return { issues, rejected };
   }
 
-  close(): Promise<void> {
+  /** Shutdown: every listener drains for up to `drainMs`. */
+  close(drainMs: number): Promise<void> {
     this.closed = true;
     const all: Promise<void>[] = [];
     for (const e of this.entries.values()) {
       if (e.warming?.timer) clearTimeout(e.warming.timer);
-      if (e.active) all.push(e.active.listener.drain(this.drainMs()));
+      if (e.active) all.push(e.active.listener.drain(drainMs));
     }
     return Promise.all(all).then(() => undefined);
   }

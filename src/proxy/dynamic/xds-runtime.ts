@@ -162,10 +162,10 @@ export class XdsRuntime {
     return this.listeners.activeListeners();
   }
 
-  async close(): Promise<void> {
+  async close(drainMs: number): Promise<void> {
     for (const t of this.timers) clearTimeout(t);
     this.client.close();
-    await this.listeners.close();
+    await this.listeners.close(drainMs);
     this.clusters.close();
   }
 
