@@ -162,6 +162,28 @@ describe('ADS client, state of the world (scripted control plane)', () => {
   });
 });
 
+describe('ADS client, bad responses (scripted control plane)', () => {
+  it('drops and reconnects the stream on an undecodable response, keeping its accepted version', async () => {
+    const ads = await ScriptedAdsServer.start();
+    const { c } = client(ads);
+    const w = new Recorder();
+    try {
+      c.watch(CLUSTER_TYPE, w, true);
+      c.start();
+      await ads.waitForRequest((r) => r.req.type_url === CLUSTER_TYPE);
+      await ads.waitForAnswer(ads.push(CLUSTER_TYPE, [edsCluster('a')], 'v1'));
+      const stream = ads.requests[ads.requests.length - 1].stream;
+      ads.pushRaw(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]));
+      const again = await ads.waitForRequest((r) => r.stream !== stream && r.req.type_url === CLUSTER_TYPE);
+      assert.equal(again.req.version_info, 'v1');
+      assert.equal(w.updates.length, 1, 'nothing was applied from the bad response');
+    } finally {
+      c.close();
+      await ads.stop();
+    }
+  });
+});
+
 describe('ADS client, delta (scripted control plane)', () => {
   it('subscribes by diff, ACKs with the nonce alone, NACKs with error_detail, and sends initial_resource_versions on reconnect', async () => {
     const ads = await ScriptedAdsServer.start();

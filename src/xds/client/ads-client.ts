@@ -214,12 +214,12 @@ export class AdsClient {
     let gotResponse = false;
     stream.on('data', (buf: Buffer) => {
       if (this.stream !== stream) return;
-      if (!gotResponse) {
+      this.setConnected(true);
+      // Back-off starts over once the server has said something sensible on this stream.
+      if (this.onResponse(buf) && !gotResponse) {
         gotResponse = true;
         this.backoff.reset();
       }
-      this.setConnected(true);
-      this.onResponse(buf);
     });
     stream.on('metadata', () => {
       if (this.stream === stream) this.setConnected(true);
@@ -307,15 +307,24 @@ export class AdsClient {
     stream.write(req);
   }
 
-  private onResponse(buf: Buffer): void {
+  /** Handles one response; false when it was not a decodable response at all. */
+  private onResponse(buf: Buffer): boolean {
     const issues: ConfigIssue[] = [];
     const msg = decodeBinary(this.opts.delta ? DELTA_DISCOVERY_RESPONSE : DISCOVERY_RESPONSE, buf, '', issues);
     const typeUrl = typeof msg?.type_url === 'string' ? msg.type_url : '';
     const nonce = typeof msg?.nonce === 'string' ? msg.nonce : '';
+    if (msg === undefined || typeUrl === '') {
+      // Nothing to ACK or NACK (no type, no nonce): as Envoy on an undecodable message, the stream is
+      // dropped and reconnected after back-off; the configuration held so far stays.
+      const why = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ') || 'no type_url';
+      this.opts.log('warn', `xDS response from ${this.opts.target} is not a valid ${this.opts.delta ? 'DeltaDiscoveryResponse' : 'DiscoveryResponse'} (${why}); reconnecting`);
+      this.stream?.cancel();
+      return false;
+    }
     const t = this.types.get(typeUrl);
     if (t === undefined) {
       this.opts.log('warn', `xDS response for a type not subscribed: ${JSON.stringify(typeUrl)}; ignored`);
-      return;
+      return true;
     }
     t.nonce = nonce;
     const update = this.opts.delta ? this.deltaUpdate(t, msg ?? {}, issues) : this.sotwUpdate(t, msg ?? {}, issues);
@@ -340,6 +349,7 @@ export class AdsClient {
     const later = [...this.deferred];
     this.deferred.clear();
     for (const u of later) this.requestSoon(u);
+    return true;
   }
 
   private sotwUpdate(t: TypeState, msg: DecodedMessage, issues: ConfigIssue[]): ResourceUpdate {
