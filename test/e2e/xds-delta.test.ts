@@ -62,6 +62,7 @@ describe('xDS delta and Unix-socket ADS (scripted control plane)', () => {
       const listeners = dump.configs.find((c) => c['@type'] === 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump')!;
       const active = (listeners.dynamic_listeners as { name: string; active_state?: unknown }[]).filter((l) => l.active_state !== undefined);
       assert.deepEqual(active.map((l) => l.name), ['http'], 'a removed listener is at most draining');
+      assert.equal((active[0].active_state as { version_info: string }).version_info, 'l1', 'delta: the resource version');
     } finally {
       await proxy.stop();
       await ads.stop();

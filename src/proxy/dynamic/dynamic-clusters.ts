@@ -140,7 +140,7 @@ export class DynamicClusters {
       }
       if (own.length > 0 || cluster === undefined) {
         cluster?.close();
-        e.error = failureState(r.resource, u.version, formatIssues(own));
+        e.error = failureState(r.resource, r.version, formatIssues(own));
         this.entries.set(r.name, e);
         issues.push(...own);
         rejected.push(r.name);
@@ -149,7 +149,7 @@ export class DynamicClusters {
       e.error = undefined;
       this.entries.set(r.name, e);
       this.onCompiled(cluster);
-      this.startWarming(e, { cluster, version: u.version, source: r.resource, lastUpdated: new Date().toISOString(), fetchTimer: null }, fetchTimeoutMs);
+      this.startWarming(e, { cluster, version: r.version, source: r.resource, lastUpdated: new Date().toISOString(), fetchTimer: null }, fetchTimeoutMs);
     }
     const gone = u.fullState ? [...this.entries.keys()].filter((n) => !seen.has(n)) : u.removed;
     for (const name of gone) this.remove(name);

@@ -129,7 +129,7 @@ export class ListenerManager implements ResourceWatcher {
       if (compiled !== undefined && compiled.config.name !== r.name) own.push({ path: `${path}.name`, message: `listener named '${compiled.config.name}' delivered as '${r.name}'` });
       if (compiled !== undefined && !compiled.config.bindToPort) own.push({ path: `${path}.bind_to_port`, message: 'listeners without a socket of their own (bind_to_port: false) are not implemented by Weft yet' });
       if (own.length > 0 || compiled === undefined) {
-        e.error = failureState(r.resource, u.version, formatIssues(own));
+        e.error = failureState(r.resource, r.version, formatIssues(own));
         this.entries.set(r.name, e);
         issues.push(...own);
         rejected.push(r.name);
@@ -138,7 +138,7 @@ export class ListenerManager implements ResourceWatcher {
       e.error = undefined;
       this.entries.set(r.name, e);
       if (e.warming?.timer) clearTimeout(e.warming.timer);
-      const v: ListenerVersion = { ...compiled, version: u.version, source: r.resource, lastUpdated: new Date().toISOString(), timer: null };
+      const v: ListenerVersion = { ...compiled, version: r.version, source: r.resource, lastUpdated: new Date().toISOString(), timer: null };
       e.warming = v;
       toWarm.push([e, v]);
     }
