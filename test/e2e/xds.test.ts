@@ -148,10 +148,14 @@ describe('xDS end to end (scripted control plane)', () => {
       const r = await fetch(`http://127.0.0.1:${port}/`);
       assert.equal(r.status, 503);
       await r.text();
-      assert.equal(await proxy.stat('cluster_manager.warming_clusters') , 0, 'the static ClusterManager gauge is not used by the dynamic table');
+      assert.equal(await proxy.stat('cluster_manager.warming_clusters'), 1);
+      assert.equal(await proxy.stat('cluster_manager.active_clusters'), 2, 'xds_cluster and svc');
+      assert.equal(await proxy.stat('cluster_manager.cluster_added'), 2);
       assert.equal(await proxy.stat('http.http.no_cluster'), 1);
       await ads.waitForAnswer(ads.push(ENDPOINT_TYPE, [loadAssignment('svc2', [b.port])], '2'));
       await until('svc2 warm', async () => ((await get(port)).upstream === 'b' ? true : undefined));
+      assert.equal(await proxy.stat('cluster_manager.warming_clusters'), 0);
+      assert.equal(await proxy.stat('cluster_manager.active_clusters'), 3);
       const eds = JSON.parse((await proxy.admin('/config_dump?include_eds&resource=dynamic_endpoint_configs')).body) as { configs: { version_info: string; endpoint_config: { cluster_name: string } }[] };
       assert.deepEqual(eds.configs.map((c) => [c.endpoint_config.cluster_name, c.version_info]), [['svc', '1'], ['svc2', '2']]);
     } finally {

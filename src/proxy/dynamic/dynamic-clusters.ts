@@ -52,6 +52,7 @@ export class DynamicClusters {
   private readonly assignments = new Map<string, Assignment>();
   private readonly edsStats = new Map<string, EdsStats>();
   readonly cdsStats: SubscriptionStats;
+  private readonly cm: { added: Counter; modified: Counter; removed: Counter; active: Gauge; warming: Gauge };
   private readonly warmingWaiters: (() => void)[] = [];
   version = '';
   readonly cds: ResourceWatcher = { onUpdate: (u) => this.onCds(u) };
@@ -68,6 +69,25 @@ export class DynamicClusters {
     private readonly onCompiled: (cluster: Cluster) => void = () => undefined,
   ) {
     this.cdsStats = new SubscriptionStats(store, 'cluster_manager.cds');
+    this.cm = {
+      added: store.counter('cluster_manager.cluster_added'),
+      modified: store.counter('cluster_manager.cluster_modified'),
+      removed: store.counter('cluster_manager.cluster_removed'),
+      active: store.gauge('cluster_manager.active_clusters'),
+      warming: store.gauge('cluster_manager.warming_clusters'),
+    };
+    this.updateGauges();
+  }
+
+  private updateGauges(): void {
+    let active = 0;
+    let warming = 0;
+    for (const e of this.entries.values()) {
+      if (e.active) active++;
+      if (e.warming) warming++;
+    }
+    this.cm.active.set(this.staticNames.size + active);
+    this.cm.warming.set(warming);
   }
 
   /** Clusters that take traffic now (static ones are the server's). */
@@ -148,12 +168,15 @@ export class DynamicClusters {
       }
       e.error = undefined;
       this.entries.set(r.name, e);
+      if (e.active !== undefined || e.warming !== undefined) this.cm.modified.inc();
+      else this.cm.added.inc();
       this.onCompiled(cluster);
       this.startWarming(e, { cluster, version: r.version, source: r.resource, lastUpdated: new Date().toISOString(), fetchTimer: null }, fetchTimeoutMs);
     }
     const gone = u.fullState ? [...this.entries.keys()].filter((n) => !seen.has(n)) : u.removed;
     for (const name of gone) this.remove(name);
     this.publishEdsNames();
+    this.updateGauges();
     this.notifyWarming();
     if (issues.length > 0) stats.update_rejected.inc();
     else {
@@ -188,6 +211,7 @@ export class DynamicClusters {
       e.active = v;
       this.table.set(c.name, new HttpClusterBinding(c));
       if (old !== undefined) this.discard(old);
+      this.updateGauges();
       this.notifyWarming();
     });
   }
@@ -202,6 +226,7 @@ export class DynamicClusters {
     const e = this.entries.get(name);
     if (e === undefined) return;
     this.entries.delete(name);
+    if (e.active || e.warming) this.cm.removed.inc();
     if (e.warming) this.discard(e.warming);
     if (e.active) {
       this.table.delete(name);
