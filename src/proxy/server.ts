@@ -111,8 +111,13 @@ export function compileBootstrap(bootstrap: DecodedMessage, stats: StatsStore, t
   const listeners = parts.listeners.map((l, i) => {
     const path = `static_resources.listeners[${i}]`;
     if (typeof l !== 'object' || l === null) return undefined;
+    // With dynamic_resources, RDS is taken by LDS listeners; a static listener naming rds is told so.
+    const rdsRoutes = dynamic === undefined ? undefined : (_rds: Decoded, p: string, is: Issue[]): undefined => {
+      is.push({ path: p, message: 'rds on a static listener is not implemented by Weft yet: deliver the listener over LDS, or use route_config' });
+      return undefined;
+    };
     return compileListener(l as Decoded, path, issues, (filters, fp, is, buf) =>
-      compileNetworkFilters(filters, fp, is, buf, { stats, clusters: table, compileRoutes: routes, compileAccessLogs: accessLogs }),
+      compileNetworkFilters(filters, fp, is, buf, { stats, clusters: table, compileRoutes: routes, compileAccessLogs: accessLogs, rdsRoutes }),
     );
   });
   const adminAccessLogs = parts.admin ? accessLogs(parts.admin.accessLog, 'admin.access_log') : [];

@@ -51,6 +51,9 @@ describe('xDS bootstrap and initialisation (scripted control plane)', () => {
         },
       };
       assert.match(problems(rdsStatic).join('\n'), /typed_config\.rds: rds needs bootstrap dynamic_resources/);
+      const rdsStaticWithAds = structuredClone(base) as unknown as { static_resources: Record<string, unknown> };
+      rdsStaticWithAds.static_resources.listeners = rdsStatic.static_resources.listeners;
+      assert.match(problems(rdsStaticWithAds).join('\n'), /typed_config\.rds: rds on a static listener is not implemented by Weft yet/);
     } finally {
       await ads.stop();
     }
