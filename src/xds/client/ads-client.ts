@@ -165,11 +165,7 @@ export class AdsClient {
     const next = new Set(names);
     if (next.size === t.names.size && [...next].every((n) => t.names.has(n))) return;
     t.names = next;
-    if (!this.opts.delta) {
-      // SotW: names no longer wanted are forgotten; the watcher drops them itself.
-      this.requestSoon(typeUrl);
-      return;
-    }
+    // Delta: versions of names no longer wanted are forgotten (SotW keeps none; watchers drop their own).
     for (const n of [...t.held.keys()]) if (!next.has(n)) t.held.delete(n);
     this.requestSoon(typeUrl);
   }
