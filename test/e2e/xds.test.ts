@@ -334,6 +334,31 @@ describe('xDS end to end (scripted control plane)', () => {
       await ads.stop();
     }
   });
+
+  it('a NACKed ClusterLoadAssignment or Cluster leaves the endpoints and cluster serving as before', async () => {
+    const ads = await ScriptedAdsServer.start();
+    const proxy = await startProxy(adsBootstrap(ads));
+    try {
+      await serveBasic(ads, [a.port]);
+      const port = await until('listener http', () => proxy.server.listenerPorts().http);
+      const bad = loadAssignment('svc', [b.port]);
+      ((bad.endpoints as Record<string, unknown>[])[0].lb_endpoints as Record<string, unknown>[]).push({ endpoint: { address: { socket_address: { address: 'not-an-ip.example', port_value: 80 } } } });
+      const nack = await ads.waitForAnswer(ads.push(ENDPOINT_TYPE, [bad], '2'));
+      assert.equal(nack.req.version_info, '1');
+      assert.match((nack.req.error_detail as { message: string }).message, /ClusterLoadAssignment\(svc\).*not-an-ip\.example/);
+      assert.equal(await proxy.stat('cluster.svc.update_rejected'), 1);
+      const cnack = await ads.waitForAnswer(ads.push(CLUSTER_TYPE, [edsCluster('svc', { lb_policy: 'CLUSTER_PROVIDED' })], '2'));
+      assert.match((cnack.req.error_detail as { message: string }).message, /Cluster\(svc\)\.lb_policy/);
+      assert.equal(await proxy.stat('cluster_manager.cds.update_rejected'), 1);
+      for (let i = 0; i < 20; i++) assert.equal((await get(port)).upstream, 'a');
+      const dump = JSON.parse((await proxy.admin('/config_dump?resource=dynamic_active_clusters')).body) as { configs: { version_info: string; error_state?: { version_info: string } }[] };
+      assert.equal(dump.configs[0].version_info, '1');
+      assert.equal(dump.configs[0].error_state?.version_info, '2');
+    } finally {
+      await proxy.stop();
+      await ads.stop();
+    }
+  });
 });
 
 function httpGet(port: number, path: string, headers: Record<string, string>, agent: http.Agent): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
