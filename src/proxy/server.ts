@@ -16,8 +16,9 @@ import { HttpClusterBinding } from './upstream/http-binding';
 import { isObject, type Decoded } from '../lib/decoded-read';
 import { adsTarget, checkAdsCluster, parseDynamicResources, type DynamicResourcesSettings } from './dynamic/config-source';
 import type { XdsRuntime, RdsHook } from './dynamic/xds-runtime';
+import { RouteProviders, type RdsUse } from './dynamic/route-providers';
+import type { RdsRoutesHook } from './network/http-connection-manager';
 import type { XdsNode } from '../xds/client/ads-client';
-import type { ConfigIssue as Issue } from '../lib/config-error';
 
 /**
  * One proxy process: compiles a Bootstrap into clusters and listeners, binds them, serves admin,
@@ -52,8 +53,8 @@ export interface CompiledConfig {
   clusters: Cluster[];
   listeners: ReturnType<typeof compileListener>[];
   adminAccessLogs: AccessLogSink[];
-  /** dynamic_resources and the ADS cluster's gRPC target, when the bootstrap has them. */
-  dynamic: { settings: DynamicResourcesSettings; target: string } | undefined;
+  /** dynamic_resources, the ADS cluster's gRPC target, and the RDS providers static listeners use. */
+  dynamic: { settings: DynamicResourcesSettings; target: string; routes: RouteProviders; staticRdsUses: RdsUse[] } | undefined;
 }
 
 /** dynamic_resources: the settings, plus the ADS cluster (gRPC only, so kept out of the HTTP clusters). */
@@ -108,14 +109,20 @@ export function compileBootstrap(bootstrap: DecodedMessage, stats: StatsStore, t
   const accessLogs = (list: unknown[], path: string): AccessLogSink[] => compileAccessLogs(list, path, issues);
   const routes = (rc: Decoded, path: string, is: ConfigIssue[]): RouteMatcher | undefined =>
     compileRoutes(rc, path, is, (name) => table.byName.has(name));
+  // With dynamic_resources, static listeners may take their routes over RDS too.
+  const routeProviders = dynamic === undefined ? undefined : new RouteProviders(stats, dynamic.settings.ads, (name) => table.byName.has(name));
+  const staticRdsUses: RdsUse[] = [];
+  const rdsRoutes: RdsRoutesHook | undefined =
+    routeProviders === undefined
+      ? undefined
+      : (rds, p, is, statPrefix, compilePerRoute) => {
+          const use = routeProviders.forRds(rds, p, is, statPrefix, compilePerRoute);
+          if (use !== undefined) staticRdsUses.push(use);
+          return use;
+        };
   const listeners = parts.listeners.map((l, i) => {
     const path = `static_resources.listeners[${i}]`;
     if (typeof l !== 'object' || l === null) return undefined;
-    // With dynamic_resources, RDS is taken by LDS listeners; a static listener naming rds is told so.
-    const rdsRoutes = dynamic === undefined ? undefined : (_rds: Decoded, p: string, is: Issue[]): undefined => {
-      is.push({ path: p, message: 'rds on a static listener is not implemented by Weft yet: deliver the listener over LDS, or use route_config' });
-      return undefined;
-    };
     return compileListener(l as Decoded, path, issues, (filters, fp, is, buf) =>
       compileNetworkFilters(filters, fp, is, buf, { stats, clusters: table, compileRoutes: routes, compileAccessLogs: accessLogs, rdsRoutes }),
     );
@@ -125,7 +132,13 @@ export function compileBootstrap(bootstrap: DecodedMessage, stats: StatsStore, t
     for (const c of clusters) c.close();
     throw new ConfigError(issues);
   }
-  return { parts, clusters, listeners, adminAccessLogs, dynamic: dynamic && { settings: dynamic.settings, target: dynamic.target } };
+  return {
+    parts,
+    clusters,
+    listeners,
+    adminAccessLogs,
+    dynamic: dynamic && routeProviders && { settings: dynamic.settings, target: dynamic.target, routes: routeProviders, staticRdsUses },
+  };
 }
 
 /** `--mode validate`: compiles the whole bootstrap and releases it, binding nothing. */
@@ -198,7 +211,7 @@ export class ProxyServer {
     const dyn = config.dynamic!;
     const stats = this.stats;
     const table = this.clusterTable;
-    const accessLogs = (list: unknown[], path: string, issues: Issue[]): AccessLogSink[] => compileAccessLogs(list, path, issues);
+    const accessLogs = (list: unknown[], path: string, issues: ConfigIssue[]): AccessLogSink[] => compileAccessLogs(list, path, issues);
     // Loaded only for dynamic bootstraps: gRPC and the Envoy protos cost a static proxy memory it
     // would never use.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -224,6 +237,8 @@ export class ProxyServer {
           }),
         ),
       drainMs: () => this.options.drainTimeS * 1000,
+      routes: dyn.routes,
+      staticRdsUses: dyn.staticRdsUses,
       // Zone-aware routing: CDS clusters route against the static local cluster too.
       onClusterCompiled: (c) => {
         const localName = config.parts.clusterManager.localClusterName;

@@ -53,7 +53,10 @@ describe('xDS bootstrap and initialisation (scripted control plane)', () => {
       assert.match(problems(rdsStatic).join('\n'), /typed_config\.rds: rds needs bootstrap dynamic_resources/);
       const rdsStaticWithAds = structuredClone(base) as unknown as { static_resources: Record<string, unknown> };
       rdsStaticWithAds.static_resources.listeners = rdsStatic.static_resources.listeners;
-      assert.match(problems(rdsStaticWithAds).join('\n'), /typed_config\.rds: rds on a static listener is not implemented by Weft yet/);
+      assert.deepEqual(problems(rdsStaticWithAds), [], 'with dynamic_resources, static listeners may use rds');
+      const badSource = structuredClone(rdsStaticWithAds) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: { rds: Record<string, unknown> } }[] }[] }[] } };
+      badSource.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.rds.config_source = { path_config_source: { path: '/tmp/r.yaml' } };
+      assert.match(problems(badSource).join('\n'), /rds\.config_source\.path_config_source: field is not implemented/);
     } finally {
       await ads.stop();
     }
@@ -142,6 +145,33 @@ describe('xDS bootstrap and initialisation (scripted control plane)', () => {
       assert.equal(await proxy.stat('cluster.svc.upstream_cx_none_healthy'), 1);
     } finally {
       await proxy.stop();
+      await ads.stop();
+    }
+  });
+
+  it('a static listener takes its routes over RDS; the proxy is ready once they came', async () => {
+    const ads = await ScriptedAdsServer.start();
+    const up = await startEchoUpstream('st');
+    const cfg = adsBootstrap(ads) as { static_resources: { listeners?: object[]; clusters: object[] } };
+    cfg.static_resources.listeners = [rdsListener('static', 'sr')];
+    cfg.static_resources.clusters.push(staticCluster('local', [up.port]));
+    const proxy = await startProxy(cfg);
+    try {
+      const rds = await ads.waitForRequest((r) => r.req.type_url === ROUTE_TYPE);
+      assert.deepEqual(rds.req.resource_names, ['sr']);
+      assert.equal((await get(proxy.ports.static)).status, 404, 'no routes yet');
+      await ads.waitForAnswer(ads.push(CLUSTER_TYPE, [], '1'));
+      await ads.waitForRequest((r) => r.req.type_url === LISTENER_TYPE);
+      await ads.waitForAnswer(ads.push(LISTENER_TYPE, [], '1'));
+      assert.equal((await proxy.admin('/ready')).status, 503, 'waits for the static listener\'s routes');
+      await ads.waitForAnswer(ads.push(ROUTE_TYPE, [routeTo('sr', 'local')], '1'));
+      await proxy.server.whenInitialized();
+      assert.equal((await proxy.admin('/ready')).status, 200);
+      assert.equal((await get(proxy.ports.static)).upstream, 'st');
+      assert.equal(await proxy.stat('http.static.rds.sr.update_success'), 1);
+    } finally {
+      await proxy.stop();
+      await up.stop();
       await ads.stop();
     }
   });

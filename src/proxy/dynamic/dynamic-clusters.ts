@@ -1,6 +1,7 @@
 import type { ConfigIssue } from '../../lib/config-error';
 import type { Decoded } from '../../lib/decoded-read';
-import { formatIssues, type ResourceUpdate, type ResourceWatcher, type UpdateOutcome } from '../../xds/client/ads-client';
+import type { ResourceUpdate, ResourceWatcher, UpdateOutcome } from '../../xds/client/ads-client';
+import { formatIssues } from '../../xds/client/format-issues';
 import { hash32 } from '../../lib/hash';
 import type { Counter, Gauge, StatsStore } from '../telemetry/stats';
 import { compileCluster, type Cluster, type ClusterDeps } from '../upstream/cluster';

@@ -1,10 +1,11 @@
 import type { ConfigIssue } from '../../lib/config-error';
 import type { Decoded } from '../../lib/decoded-read';
 import { logger } from '../../lib/log';
-import { formatIssues, type ResourceUpdate, type ResourceWatcher, type UpdateOutcome } from '../../xds/client/ads-client';
+import type { ResourceUpdate, ResourceWatcher, UpdateOutcome } from '../../xds/client/ads-client';
+import { formatIssues } from '../../xds/client/format-issues';
 import { Listener, type ListenerConfig } from '../listener/listener';
 import type { Counter, Gauge, StatsStore } from '../telemetry/stats';
-import { prefixed, type RdsUse } from './route-providers';
+import { prefixed, whenRoutesReady, type RdsUse } from './route-providers';
 import { failureState, sameResource, SubscriptionStats, type UpdateFailureState } from './subscription-stats';
 
 /**
@@ -168,31 +169,15 @@ export class ListenerManager implements ResourceWatcher {
   }
 
   private warm(e: Entry, v: ListenerVersion): void {
-    const pending = [...new Set(v.routes.map((u) => u.provider))].filter((p) => !p.ready);
-    let left = pending.length;
-    const done = (): void => {
-      if (e.warming !== v) return;
-      if (v.timer) clearTimeout(v.timer);
-      v.timer = null;
-      void this.activate(e, v);
-    };
-    if (left === 0) {
-      done();
-      return;
-    }
-    const timeoutMs = Math.max(...pending.map((p) => p.initialFetchTimeoutMs));
-    if (pending.every((p) => p.initialFetchTimeoutMs > 0)) {
-      v.timer = setTimeout(() => {
+    v.timer = whenRoutesReady(
+      v.routes.map((u) => u.provider),
+      () => {
+        if (e.warming !== v) return;
+        if (v.timer) clearTimeout(v.timer);
         v.timer = null;
-        for (const p of pending) {
-          if (p.ready) continue;
-          for (const s of p.stats.values()) s.init_fetch_timeout.inc();
-          p.markReady();
-        }
-      }, timeoutMs);
-      v.timer.unref();
-    }
-    for (const p of pending) p.whenReady(() => --left === 0 && done());
+        void this.activate(e, v);
+      },
+    );
   }
 
   private async activate(e: Entry, v: ListenerVersion): Promise<void> {

@@ -1,6 +1,7 @@
 import { joinPath, rejectUnsupported, type ConfigIssue } from '../../lib/config-error';
 import { isObject, readObject, readString, type Decoded } from '../../lib/decoded-read';
-import { formatIssues, type ResourceUpdate, type ResourceWatcher, type UpdateOutcome } from '../../xds/client/ads-client';
+import type { ResourceUpdate, ResourceWatcher, UpdateOutcome } from '../../xds/client/ads-client';
+import { formatIssues } from '../../xds/client/format-issues';
 import type { RouteMatcher, MatchedRoute, RouteRequest } from '../http/contracts';
 import type { PerRouteCompiler, PerRouteLookup, RdsBinding } from '../network/http-connection-manager';
 import { compileRoutes } from '../route/http-adapter';
@@ -89,10 +90,12 @@ export class RouteProvider implements RouteMatcher {
 export class RouteProviders implements ResourceWatcher {
   private readonly providers = new Map<string, RouteProvider>();
 
+  /** Where the names to subscribe go (the ADS client, once there is one). */
+  subscribe: (names: string[]) => void = () => undefined;
+
   constructor(
     private readonly store: StatsStore,
     private readonly ads: AdsSettings,
-    private readonly onNamesChanged: (names: string[]) => void,
     private readonly clusterExists: (name: string) => boolean,
   ) {}
 
@@ -143,7 +146,7 @@ export class RouteProviders implements ResourceWatcher {
       if (slots === undefined) this.providers.delete(n);
       else p.slots = slots;
     }
-    this.onNamesChanged([...this.providers.keys()]);
+    this.subscribe([...this.providers.keys()]);
   }
 
   onUpdate(u: ResourceUpdate): UpdateOutcome {
@@ -187,6 +190,32 @@ export class RouteProviders implements ResourceWatcher {
     }
     return { issues, rejected };
   }
+}
+
+/**
+ * Calls `done` once every provider is ready, or — when all have an initial_fetch_timeout — after the
+ * largest of them, marking the late ones ready (their init_fetch_timeout counts). Returns the timer.
+ */
+export function whenRoutesReady(providers: readonly RouteProvider[], done: () => void): NodeJS.Timeout | null {
+  const pending = [...new Set(providers)].filter((p) => !p.ready);
+  let left = pending.length;
+  if (left === 0) {
+    done();
+    return null;
+  }
+  let timer: NodeJS.Timeout | null = null;
+  if (pending.every((p) => p.initialFetchTimeoutMs > 0)) {
+    timer = setTimeout(() => {
+      for (const p of pending) {
+        if (p.ready) continue;
+        for (const s of p.stats.values()) s.init_fetch_timeout.inc();
+        p.markReady();
+      }
+    }, Math.max(...pending.map((p) => p.initialFetchTimeoutMs)));
+    timer.unref();
+  }
+  for (const p of pending) p.whenReady(() => --left === 0 && done());
+  return timer;
 }
 
 export function prefixed(prefix: string, issues: readonly ConfigIssue[]): ConfigIssue[] {

@@ -11,7 +11,7 @@ import type { HttpClusterBinding } from '../upstream/http-binding';
 import type { DynamicResourcesSettings, SubscriptionSettings } from './config-source';
 import { DynamicClusters } from './dynamic-clusters';
 import { ListenerManager } from './listener-manager';
-import { RouteProviders, type RdsUse } from './route-providers';
+import { whenRoutesReady, type RdsUse, type RouteProviders } from './route-providers';
 
 /**
  * Dynamic configuration: the ADS client feeding CDS/EDS into the cluster table and LDS/RDS into
@@ -36,6 +36,10 @@ export interface XdsRuntimeOptions {
   /** Compiles a Listener resource with the given rds hook for its connection managers. */
   compileListener: (resource: Decoded, path: string, issues: ConfigIssue[], rds: RdsHook, clusterExists: (name: string) => boolean) => ListenerConfig | undefined;
   drainMs: () => number;
+  /** RDS providers, created before the runtime so that static listeners can name `rds` too. */
+  routes: RouteProviders;
+  /** The RDS uses of static listeners (kept subscribed for the life of the process). */
+  staticRdsUses: readonly RdsUse[];
   /** Called for every cluster CDS compiles, before it warms. */
   onClusterCompiled?: (cluster: Cluster) => void;
 }
@@ -86,7 +90,8 @@ export class XdsRuntime {
       opts.onClusterCompiled,
     );
     const exists = (name: string): boolean => this.clusters.exists(name);
-    this.routes = new RouteProviders(opts.stats, opts.settings.ads, (names) => this.client.setResourceNames(ROUTE_TYPE, names), exists);
+    this.routes = opts.routes;
+    this.routes.subscribe = (names) => this.client.setResourceNames(ROUTE_TYPE, names);
     this.listeners = new ListenerManager(
       opts.stats,
       (resource, path, issues) => {
@@ -101,7 +106,7 @@ export class XdsRuntime {
       },
       opts.staticListenerNames,
       opts.drainMs,
-      (uses) => this.routes.retain(uses),
+      (uses) => this.routes.retain([...opts.staticRdsUses, ...uses]),
     );
     this.initialized = new Promise((r) => (this.resolveInit = r));
   }
@@ -110,11 +115,20 @@ export class XdsRuntime {
   start(): void {
     const { cds, lds } = this.opts.settings;
     this.client.watch(ROUTE_TYPE, this.routes, false);
+    this.routes.retain(this.opts.staticRdsUses);
+    // Last, as Envoy's init manager: the routes static listeners name.
+    const staticRoutes = (): void => {
+      const t = whenRoutesReady(
+        this.opts.staticRdsUses.map((u) => u.provider),
+        () => this.resolveInit(),
+      );
+      if (t !== null) this.timers.push(t);
+    };
     const afterClusters = (): void => {
-      if (lds === undefined) return this.resolveInit();
-      this.phase(lds, 'LDS', (done) => {
+      if (lds === undefined) return staticRoutes();
+      void this.phase(lds, 'LDS', (done) => {
         this.client.watch(LISTENER_TYPE, firstUpdate(this.listeners, () => this.listeners.whenNoneWarming(done)), true);
-      }).then(() => this.resolveInit());
+      }).then(staticRoutes);
     };
     if (cds === undefined) afterClusters();
     else {

@@ -18,6 +18,9 @@ import {
   shortTypeName,
 } from '../type-urls';
 import { Backoff } from './backoff';
+import { formatIssues } from './format-issues';
+
+export { formatIssues } from './format-issues';
 
 /**
  * The proxy's ADS client: one gRPC stream to the control plane carrying every resource type, in
@@ -96,7 +99,6 @@ export interface AdsClientOptions {
 /** Bounds: what a misbehaving control plane can make the proxy hold. */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 const MAX_RESOURCES_PER_RESPONSE = 100_000;
-const MAX_ERROR_DETAIL_CHARS = 4096;
 /** INVALID_ARGUMENT, as Envoy puts in a NACK's error_detail. */
 const STATUS_INVALID_ARGUMENT = 3;
 
@@ -434,10 +436,4 @@ const REQUEST_ORDER = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE];
 function rank(typeUrl: string): number {
   const i = REQUEST_ORDER.indexOf(typeUrl);
   return i < 0 ? REQUEST_ORDER.length : i;
-}
-
-/** The NACK message: every problem as "path: message", bounded. */
-export function formatIssues(issues: readonly ConfigIssue[]): string {
-  const text = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
-  return text.length > MAX_ERROR_DETAIL_CHARS ? text.slice(0, MAX_ERROR_DETAIL_CHARS - 3) + '...' : text;
 }
