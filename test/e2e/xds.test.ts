@@ -359,6 +359,32 @@ describe('xDS end to end (scripted control plane)', () => {
       await ads.stop();
     }
   });
+
+  it('an RDS swap leaves a request in flight on the route it matched; the next request on the same connection takes the new one', async () => {
+    const ads = await ScriptedAdsServer.start();
+    const proxy = await startProxy(adsBootstrap(ads));
+    try {
+      await serveBasic(ads, [a.port]);
+      await ads.waitForAnswer(ads.push(CLUSTER_TYPE, [edsCluster('svc'), edsCluster('svc2')], '2'));
+      await ads.waitForAnswer(ads.push(ENDPOINT_TYPE, [loadAssignment('svc', [a.port]), loadAssignment('svc2', [b.port])], '2'));
+      const port = await until('listener http', () => proxy.server.listenerPorts().http);
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const slow = httpGet(port, '/slow-rds', { 'x-delay-ms': '300' }, agent);
+      await until('request at upstream a', () => (a.requests.some((r) => r.url === '/slow-rds') ? true : undefined));
+      await ads.waitForAnswer(ads.push(ROUTE_TYPE, [routeTo('r1', 'svc2', 'v2')], '2'));
+      const first = await slow;
+      assert.equal(first.headers['x-upstream'], 'a');
+      assert.equal(first.headers['x-route'], 'v1');
+      assert.notEqual(first.headers.connection, 'close', 'a route swap does not drain connections');
+      const next = await httpGet(port, '/', {}, agent);
+      assert.equal(next.headers['x-upstream'], 'b');
+      assert.equal(next.headers['x-route'], 'v2');
+      agent.destroy();
+    } finally {
+      await proxy.stop();
+      await ads.stop();
+    }
+  });
 });
 
 function httpGet(port: number, path: string, headers: Record<string, string>, agent: http.Agent): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {

@@ -227,6 +227,7 @@ export class DynamicClusters {
     const e = this.entries.get(name);
     if (e === undefined) return;
     this.entries.delete(name);
+    this.edsStats.delete(name);
     if (e.active || e.warming) this.cm.removed.inc();
     if (e.warming) this.discard(e.warming);
     if (e.active) {
