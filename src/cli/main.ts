@@ -13,8 +13,9 @@ program
   .option('--drain-time-s <seconds>', 'seconds to drain connections on shutdown', (v) => Number(v), 5)
   .option('--service-node <id>', 'node id (overrides node.id)')
   .option('--service-cluster <name>', 'node cluster (overrides node.cluster)')
+  .option('--service-zone <zone>', 'node locality zone (overrides node.locality.zone)')
   .option('-l, --log-level <level>', 'trace, debug, info, warn, error, critical, off')
-  .action(async (opts: { configPath: string; mode: string; drainTimeS: number; serviceNode?: string; serviceCluster?: string; logLevel?: string }) => {
+  .action(async (opts: { configPath: string; mode: string; drainTimeS: number; serviceNode?: string; serviceCluster?: string; serviceZone?: string; logLevel?: string }) => {
     // Each command loads only its own modules: a proxy process stays small.
     const { runProxy } = await import('./proxy');
     process.exitCode = await runProxy(opts, process.argv.slice(2));

@@ -9,6 +9,7 @@ export interface ProxyCliOptions {
   drainTimeS: number;
   serviceNode?: string;
   serviceCluster?: string;
+  serviceZone?: string;
   logLevel?: string;
 }
 
@@ -47,6 +48,7 @@ export async function runProxy(opts: ProxyCliOptions, argv: string[]): Promise<n
     drainTimeS: opts.drainTimeS,
     serviceNode: opts.serviceNode,
     serviceCluster: opts.serviceCluster,
+    serviceZone: opts.serviceZone,
     commandLine: argv,
   });
   try {

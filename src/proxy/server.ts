@@ -13,7 +13,12 @@ import { StatsStore } from './telemetry/stats';
 import { compileCluster, type Cluster } from './upstream/cluster';
 import { clustersJson, clustersText } from './upstream/admin-view';
 import { HttpClusterBinding } from './upstream/http-binding';
-import { type Decoded } from '../lib/decoded-read';
+import { isObject, type Decoded } from '../lib/decoded-read';
+import { adsTarget, checkAdsCluster, parseDynamicResources, type DynamicResourcesSettings } from './dynamic/config-source';
+import type { XdsRuntime, RdsHook } from './dynamic/xds-runtime';
+import { RouteProviders, type RdsUse } from './dynamic/route-providers';
+import type { RdsRoutesHook } from './network/http-connection-manager';
+import type { XdsNode } from '../xds/client/ads-client';
 
 /**
  * One proxy process: compiles a Bootstrap into clusters and listeners, binds them, serves admin,
@@ -22,6 +27,7 @@ import { type Decoded } from '../lib/decoded-read';
  */
 
 export const WEFT_VERSION = '0.1.0';
+const VERSION_PARTS = { major: 0, minor: 1, patch: 0 };
 const log = logger('main');
 
 export interface ServerOptions {
@@ -30,6 +36,8 @@ export interface ServerOptions {
   /** Overrides of node identity from the command line. */
   serviceNode?: string;
   serviceCluster?: string;
+  /** --service-zone: overrides node.locality.zone. */
+  serviceZone?: string;
   commandLine?: string[];
 }
 
@@ -45,14 +53,36 @@ export interface CompiledConfig {
   clusters: Cluster[];
   listeners: ReturnType<typeof compileListener>[];
   adminAccessLogs: AccessLogSink[];
+  /** dynamic_resources, the ADS cluster's gRPC target, and the RDS providers static listeners use. */
+  dynamic: { settings: DynamicResourcesSettings; target: string; routes: RouteProviders; staticRdsUses: RdsUse[] } | undefined;
+}
+
+/** dynamic_resources: the settings, plus the ADS cluster (gRPC only, so kept out of the HTTP clusters). */
+function compileDynamic(parts: BootstrapParts, issues: ConfigIssue[]): { settings: DynamicResourcesSettings; target: string; adsIndex: number } | undefined {
+  if (parts.dynamicResources === undefined) return undefined;
+  const settings = parseDynamicResources(parts.dynamicResources, 'dynamic_resources', issues);
+  if (settings === undefined) return undefined;
+  const name = settings.ads.clusterName;
+  const adsIndex = parts.clusters.findIndex((c) => isObject(c) && c.name === name);
+  if (adsIndex < 0) {
+    issues.push({ path: 'dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', message: `cluster '${name}' must be defined in static_resources.clusters` });
+    return undefined;
+  }
+  const cluster = parts.clusters[adsIndex] as Decoded;
+  const path = `static_resources.clusters[${adsIndex}]`;
+  checkAdsCluster(cluster, path, issues);
+  const t = adsTarget(cluster, path, issues);
+  return t === undefined ? undefined : { settings, target: t.target, adsIndex };
 }
 
 /** Compiles everything, throwing a ConfigError with every issue found. Nothing is bound or started. */
 export function compileBootstrap(bootstrap: DecodedMessage, stats: StatsStore, table: ClusterTable): CompiledConfig {
   const issues: ConfigIssue[] = [];
   const parts = splitBootstrap(bootstrap as Decoded, issues);
+  const dynamic = compileDynamic(parts, issues);
   const clusters: Cluster[] = [];
   parts.clusters.forEach((c, i) => {
+    if (dynamic !== undefined && i === dynamic.adsIndex) return;
     const path = `static_resources.clusters[${i}]`;
     const cluster = compileCluster(c, { stats, log: (level, msg) => logger('upstream')[level](msg) }, path, issues);
     if (cluster === undefined) return;
@@ -79,11 +109,22 @@ export function compileBootstrap(bootstrap: DecodedMessage, stats: StatsStore, t
   const accessLogs = (list: unknown[], path: string): AccessLogSink[] => compileAccessLogs(list, path, issues);
   const routes = (rc: Decoded, path: string, is: ConfigIssue[]): RouteMatcher | undefined =>
     compileRoutes(rc, path, is, (name) => table.byName.has(name));
+  // With dynamic_resources, static listeners may take their routes over RDS too.
+  const routeProviders = dynamic === undefined ? undefined : new RouteProviders(stats, dynamic.settings.ads, (name) => table.byName.has(name));
+  const staticRdsUses: RdsUse[] = [];
+  const rdsRoutes: RdsRoutesHook | undefined =
+    routeProviders === undefined
+      ? undefined
+      : (rds, p, is, statPrefix, compilePerRoute) => {
+          const use = routeProviders.forRds(rds, p, is, statPrefix, compilePerRoute);
+          if (use !== undefined) staticRdsUses.push(use);
+          return use;
+        };
   const listeners = parts.listeners.map((l, i) => {
     const path = `static_resources.listeners[${i}]`;
     if (typeof l !== 'object' || l === null) return undefined;
     return compileListener(l as Decoded, path, issues, (filters, fp, is, buf) =>
-      compileNetworkFilters(filters, fp, is, buf, { stats, clusters: table, compileRoutes: routes, compileAccessLogs: accessLogs }),
+      compileNetworkFilters(filters, fp, is, buf, { stats, clusters: table, compileRoutes: routes, compileAccessLogs: accessLogs, rdsRoutes }),
     );
   });
   const adminAccessLogs = parts.admin ? accessLogs(parts.admin.accessLog, 'admin.access_log') : [];
@@ -91,7 +132,13 @@ export function compileBootstrap(bootstrap: DecodedMessage, stats: StatsStore, t
     for (const c of clusters) c.close();
     throw new ConfigError(issues);
   }
-  return { parts, clusters, listeners, adminAccessLogs };
+  return {
+    parts,
+    clusters,
+    listeners,
+    adminAccessLogs,
+    dynamic: dynamic && routeProviders && { settings: dynamic.settings, target: dynamic.target, routes: routeProviders, staticRdsUses },
+  };
 }
 
 /** `--mode validate`: compiles the whole bootstrap and releases it, binding nothing. */
@@ -112,6 +159,8 @@ export class ProxyServer {
   private config: CompiledConfig | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
   private shuttingDown: Promise<void> | null = null;
+  private xds: XdsRuntime | null = null;
+  private initialized: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly bootstrap: DecodedMessage,
@@ -124,8 +173,81 @@ export class ProxyServer {
 
   listenerPorts(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const l of this.listeners) out[l.config.name] = l.boundPort;
+    for (const l of this.allListeners()) out[l.config.name] = l.boundPort;
     return out;
+  }
+
+  /** Resolves when the initial configuration is in (at once for a static bootstrap): Envoy's init manager. */
+  whenInitialized(): Promise<void> {
+    return this.initialized;
+  }
+
+  /** The xDS runtime, when the bootstrap has dynamic_resources. */
+  get dynamic(): XdsRuntime | null {
+    return this.xds;
+  }
+
+  private allListeners(): Listener[] {
+    return this.xds === null ? this.listeners : [...this.listeners, ...this.xds.activeListeners()];
+  }
+
+  private allClusters(): Cluster[] {
+    return this.xds === null ? this.clusters : [...this.clusters, ...this.xds.activeClusters()];
+  }
+
+  private xdsNode(): XdsNode {
+    const n = this.config!.parts.node;
+    return {
+      id: this.options.serviceNode ?? n.id,
+      cluster: this.options.serviceCluster ?? n.cluster,
+      metadata: n.metadata,
+      locality: { ...n.locality, zone: this.options.serviceZone ?? n.locality.zone },
+      userAgentName: 'weft',
+      userAgentVersion: VERSION_PARTS,
+    };
+  }
+
+  private startDynamic(config: CompiledConfig): void {
+    const dyn = config.dynamic!;
+    const stats = this.stats;
+    const table = this.clusterTable;
+    const accessLogs = (list: unknown[], path: string, issues: ConfigIssue[]): AccessLogSink[] => compileAccessLogs(list, path, issues);
+    // Loaded only for dynamic bootstraps: gRPC and the Envoy protos cost a static proxy memory it
+    // would never use.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { XdsRuntime: Runtime } = require('./dynamic/xds-runtime') as typeof import('./dynamic/xds-runtime');
+    const xds = new Runtime({
+      settings: dyn.settings,
+      target: dyn.target,
+      node: this.xdsNode(),
+      stats,
+      table: table.byName,
+      // Every static cluster, the ADS cluster (kept out of the HTTP table) included.
+      staticClusterNames: new Set(config.parts.clusters.flatMap((c) => (isObject(c) && typeof c.name === 'string' ? [c.name] : []))),
+      staticListenerNames: new Set(config.listeners.flatMap((l) => (l === undefined ? [] : [l.name]))),
+      clusterDeps: { stats, log: (level, msg) => logger('upstream')[level](msg) },
+      compileListener: (resource, path, issues, rds: RdsHook, clusterExists) =>
+        compileListener(resource, path, issues, (filters, fp, is, buf) =>
+          compileNetworkFilters(filters, fp, is, buf, {
+            stats,
+            clusters: table,
+            compileRoutes: (rc, p, i) => compileRoutes(rc, p, i, clusterExists),
+            compileAccessLogs: (list, p) => accessLogs(list, p, is),
+            rdsRoutes: rds,
+          }),
+        ),
+      drainMs: () => this.options.drainTimeS * 1000,
+      routes: dyn.routes,
+      staticRdsUses: dyn.staticRdsUses,
+      // Zone-aware routing: CDS clusters route against the static local cluster too.
+      onClusterCompiled: (c) => {
+        const localName = config.parts.clusterManager.localClusterName;
+        const local = localName === undefined ? undefined : config.clusters.find((x) => x.name === localName);
+        if (local !== undefined) c.setLocalCluster(local, config.parts.node.locality);
+      },
+    });
+    this.xds = xds;
+    xds.start();
   }
 
   async start(): Promise<void> {
@@ -147,6 +269,18 @@ export class ProxyServer {
       this.listeners.push(listener);
       log.info(`listener ${lc.name} on ${lc.address}:${listener.boundPort}`);
     }
+    if (config.dynamic !== undefined) {
+      // Admin and static listeners serve now; the server is LIVE once the initial xDS
+      // configuration is in (or its initial_fetch_timeouts passed).
+      this.startDynamic(config);
+      this.initialized = this.xds!.whenInitialized().then(() => {
+        if (this.state === 'INITIALIZING') this.state = 'LIVE';
+        this.updateServerStats();
+      });
+      this.statsTimer = setInterval(() => this.updateServerStats(), 5000);
+      this.statsTimer.unref();
+      return;
+    }
     this.state = 'LIVE';
     this.updateServerStats();
     this.statsTimer = setInterval(() => this.updateServerStats(), 5000);
@@ -159,7 +293,7 @@ export class ProxyServer {
     this.shuttingDown = (async () => {
       this.state = 'DRAINING';
       log.info('draining listeners');
-      await Promise.all(this.listeners.map((l) => l.drain(drainMs)));
+      await Promise.all([...this.listeners.map((l) => l.drain(drainMs)), this.xds?.close(drainMs)]);
       for (const c of this.clusters) c.close();
       for (const b of this.clusterTable.byName.values()) for (const h of b.cluster.allHosts()) h.pool?.close();
       if (this.statsTimer) clearInterval(this.statsTimer);
@@ -179,21 +313,21 @@ export class ProxyServer {
     s.gauge('server.memory_heap_size').set(mem.heapTotal);
     s.gauge('server.memory_physical_size').set(mem.rss);
     s.gauge('server.concurrency').set(1);
-    s.gauge('server.total_connections').set(this.listeners.reduce((n, l) => n + l.activeConnections, 0));
+    s.gauge('server.total_connections').set(this.allListeners().reduce((n, l) => n + l.activeConnections, 0));
     s.gauge('server.version').set(0);
     s.gauge('server.hot_restart_epoch').set(0);
   }
 
   private adminContext(): AdminContext {
     const node = (): object => {
-      const n = this.config!.parts.node;
+      const n = this.xdsNode();
       return {
-        id: this.options.serviceNode ?? n.id,
-        cluster: this.options.serviceCluster ?? n.cluster,
+        id: n.id,
+        cluster: n.cluster,
         metadata: n.metadata,
         locality: n.locality,
-        user_agent_name: 'weft',
-        user_agent_build_version: { version: { major_number: 0, minor_number: 1, patch: 0 } },
+        user_agent_name: n.userAgentName,
+        user_agent_build_version: { version: { major_number: n.userAgentVersion.major, minor_number: n.userAgentVersion.minor, patch: n.userAgentVersion.patch } },
       };
     };
     return {
@@ -213,10 +347,10 @@ export class ProxyServer {
       },
       state: () => this.state,
       isLive: () => this.state === 'LIVE',
-      listeners: () => this.listeners.map((l) => ({ name: l.config.name, address: `${l.config.address}:${l.boundPort}` })),
-      clustersText: () => clustersText(this.clusters),
-      clustersJson: () => clustersJson(this.clusters),
-      configDump: () => this.configDump(node()),
+      listeners: () => this.allListeners().map((l) => ({ name: l.config.name, address: `${l.config.address}:${l.boundPort}` })),
+      clustersText: () => clustersText(this.allClusters()),
+      clustersJson: () => clustersJson(this.allClusters()),
+      configDump: (includeEds) => this.configDump(node(), includeEds),
       setLogLevel: (level, name) => {
         const lv = parseLevel(level);
         return lv !== undefined && setLevel(lv, name);
@@ -228,7 +362,7 @@ export class ProxyServer {
       },
       drainListeners: ({ graceful }) => {
         this.state = 'DRAINING';
-        for (const l of this.listeners) void l.drain(graceful ? this.options.drainTimeS * 1000 : 0);
+        for (const l of this.allListeners()) void l.drain(graceful ? this.options.drainTimeS * 1000 : 0);
       },
       quit: () => {
         void this.shutdown(0).then(() => process.exit(0));
@@ -248,26 +382,32 @@ export class ProxyServer {
     };
   }
 
-  private configDump(node: object): object {
+  private configDump(node: object, includeEds: boolean): object {
     const parts = this.config!.parts;
     const lastUpdated = new Date(this.startedAt).toISOString();
-    return {
-      configs: [
-        {
-          '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump',
-          bootstrap: { ...this.bootstrap, node },
-          last_updated: lastUpdated,
-        },
-        {
-          '@type': 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
-          static_clusters: parts.clusters.map((cluster) => ({ cluster, last_updated: lastUpdated })),
-        },
-        {
-          '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
-          static_listeners: parts.listeners.map((listener) => ({ listener, last_updated: lastUpdated })),
-        },
-      ],
-    };
+    const xds = this.xds;
+    const configs: object[] = [
+      {
+        '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump',
+        bootstrap: { ...this.bootstrap, node },
+        last_updated: lastUpdated,
+      },
+      {
+        '@type': 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
+        static_clusters: parts.clusters.map((cluster) => ({ cluster, last_updated: lastUpdated })),
+        ...(xds === null ? {} : xds.clusters.dump()),
+      },
+      {
+        '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
+        static_listeners: parts.listeners.map((listener) => ({ listener, last_updated: lastUpdated })),
+        ...(xds === null ? {} : xds.listeners.dump()),
+      },
+    ];
+    if (xds !== null) {
+      configs.push({ '@type': 'type.googleapis.com/envoy.admin.v3.RoutesConfigDump', dynamic_route_configs: xds.dumpRoutes() });
+      if (includeEds) configs.push({ '@type': 'type.googleapis.com/envoy.admin.v3.EndpointsConfigDump', dynamic_endpoint_configs: xds.clusters.dumpEndpoints() });
+    }
+    return { configs };
   }
 
   get isHealthFailed(): boolean {

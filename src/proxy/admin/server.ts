@@ -43,7 +43,8 @@ export interface AdminContext {
   clustersText(): string;
   clustersJson(): object;
   /** admin.v3.ConfigDump as JSON: { configs: [ { '@type': …, … }, … ] }. */
-  configDump(): object;
+  /** include_eds: add the EndpointsConfigDump (EDS) section. */
+  configDump(includeEds: boolean): object;
   /** Sets one logger's level (or all when `logger` is absent); false when the level or logger is unknown. */
   setLogLevel(level: string, logger?: string): boolean;
   /** Logger name → level. */
@@ -179,7 +180,7 @@ export function applyFieldMask(obj: unknown, mask: string): unknown {
 }
 
 function configDump(ctx: AdminContext, q: URLSearchParams): AdminResponse {
-  const dump = ctx.configDump() as { configs?: unknown[] };
+  const dump = ctx.configDump(q.has('include_eds')) as { configs?: unknown[] };
   const configs = Array.isArray(dump.configs) ? dump.configs : [];
   const resource = q.get('resource');
   const mask = q.get('mask');

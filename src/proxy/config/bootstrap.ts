@@ -32,9 +32,11 @@ export interface BootstrapParts {
   admin: AdminSettings | undefined;
   listeners: unknown[];
   clusters: unknown[];
+  /** dynamic_resources, decoded; parsed by proxy/dynamic/config-source.ts. */
+  dynamicResources: Decoded | undefined;
 }
 
-const SUPPORTED = ['node', 'static_resources', 'admin', 'cluster_manager'];
+const SUPPORTED = ['node', 'static_resources', 'admin', 'cluster_manager', 'dynamic_resources'];
 
 export function splitBootstrap(b: Decoded, issues: ConfigIssue[]): BootstrapParts {
   rejectUnsupported(b, '', SUPPORTED, issues);
@@ -90,5 +92,6 @@ export function splitBootstrap(b: Decoded, issues: ConfigIssue[]): BootstrapPart
     if (names.has(l.name)) issues.push({ path: `static_resources.listeners[${i}].name`, message: `duplicate listener name ${l.name}` });
     names.add(l.name);
   });
-  return { node, clusterManager, admin, listeners, clusters };
+  const dynamicResources = readObject(b, 'dynamic_resources', '', issues);
+  return { node, clusterManager, admin, listeners, clusters, dynamicResources };
 }

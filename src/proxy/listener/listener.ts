@@ -164,7 +164,8 @@ export class Listener {
   boundPort = 0;
 
   constructor(
-    readonly config: ListenerConfig,
+    /** Replaced by replaceConfig (xDS) only; read once per accepted connection. */
+    public config: ListenerConfig,
     stats: StatsStore,
   ) {
     this.stats = new ListenerStats(stats, config.statName);
@@ -237,6 +238,30 @@ export class Listener {
       await new Promise((r) => setTimeout(r, 50));
     }
     for (const c of this.connections) c.close();
+  }
+
+  /**
+   * xDS listener update on the same address: new connections use `config` from now on; the
+   * connections accepted under the old config are asked to drain (requests in flight finish on the
+   * config they started with) and closed after `drainMs`.
+   */
+  replaceConfig(config: ListenerConfig, drainMs: number): Promise<void> {
+    this.config = config;
+    const old = [...this.connections];
+    for (const c of old) c.drain();
+    const deadline = Date.now() + drainMs;
+    return new Promise((resolve) => {
+      const check = (): void => {
+        const left = old.filter((c) => this.connections.has(c));
+        if (left.length === 0 || Date.now() >= deadline) {
+          for (const c of left) c.close();
+          resolve();
+          return;
+        }
+        setTimeout(check, 50).unref();
+      };
+      check();
+    });
   }
 
   /** Closes the listening socket; connections already accepted are left alone. */

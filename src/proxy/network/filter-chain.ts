@@ -7,7 +7,7 @@ import type { HcmConfig } from '../http/hcm-config';
 import type { ListenerConnection, NetworkFilterChain } from '../listener/listener';
 import { isObject, readObject, type Decoded } from '../../lib/decoded-read';
 import { compileConnectionLimit, CONNECTION_LIMIT_TYPE, type ConnectionLimit } from './connection-limit';
-import { compileHttpConnectionManager, HCM_TYPE } from './http-connection-manager';
+import { compileHttpConnectionManager, HCM_TYPE, type RdsRoutesHook } from './http-connection-manager';
 import { compileTcpProxy, TCP_PROXY_TYPE, TcpProxySession, type TcpProxyConfig } from './tcp-proxy';
 
 /**
@@ -20,6 +20,8 @@ export interface NetworkFilterDeps {
   clusters: ClusterLookup;
   compileRoutes: (rc: Decoded, path: string, issues: ConfigIssue[]) => RouteMatcher | undefined;
   compileAccessLogs: (list: unknown[], path: string) => AccessLogSink[];
+  /** xDS: route providers for http_connection_manager `rds`. */
+  rdsRoutes?: RdsRoutesHook;
 }
 
 type Terminal = { kind: 'http'; config: HcmConfig } | { kind: 'tcp'; config: TcpProxyConfig };

@@ -13,6 +13,7 @@ const SUPPORTED = [
   'stat_prefix',
   'codec_type',
   'route_config',
+  'rds',
   'http_filters',
   'access_log',
   'use_remote_address',
@@ -40,7 +41,20 @@ export interface HcmDeps {
   bufferLimitBytes: number;
   compileRoutes: (rc: Decoded, path: string, issues: ConfigIssue[]) => RouteMatcher | undefined;
   compileAccessLogs: (list: unknown[], path: string) => AccessLogSink[];
+  /** xDS: the route provider for `rds` (absent without dynamic_resources, which rejects `rds`). */
+  rdsRoutes?: RdsRoutesHook;
 }
+
+/** Looks up a filter's compiled per-route config for a matched route (HcmConfig.perRouteConfig). */
+export type PerRouteLookup = HcmConfig['perRouteConfig'];
+/** Compiles the typed_per_filter_configs of a RouteConfiguration against this manager's filters. */
+export type PerRouteCompiler = (rc: Decoded, path: string, issues: ConfigIssue[]) => PerRouteLookup;
+/** What `rds` gives a connection manager: routes and per-route filter configs that RDS swaps together. */
+export interface RdsBinding {
+  routes: RouteMatcher;
+  perRouteConfig: PerRouteLookup;
+}
+export type RdsRoutesHook = (rds: Decoded, path: string, issues: ConfigIssue[], statPrefix: string, compilePerRoute: PerRouteCompiler) => RdsBinding | undefined;
 
 export function compileHttpConnectionManager(cfg: Decoded, path: string, issues: ConfigIssue[], deps: HcmDeps): HcmConfig | undefined {
   rejectUnsupported(cfg, path, SUPPORTED, issues);
@@ -51,12 +65,36 @@ export function compileHttpConnectionManager(cfg: Decoded, path: string, issues:
 
   let routes: RouteMatcher | undefined;
   const rc = readObject(cfg, 'route_config', path, issues);
+  const rds = readObject(cfg, 'rds', path, issues);
   if (rc !== undefined) routes = deps.compileRoutes(rc, joinPath(path, 'route_config'), issues);
-  else issues.push({ path: joinPath(path, 'route_config'), message: 'route_config is required (rds comes with xDS)' });
-  const filters = compileHttpFilters(readArray(cfg, 'http_filters', path, issues), rc, joinPath(path, 'http_filters'), issues, {
+  else if (rds === undefined) issues.push({ path: joinPath(path, 'route_config'), message: 'route_config or rds is required' });
+  const filterList = readArray(cfg, 'http_filters', path, issues);
+  const filters = compileHttpFilters(filterList, rc, joinPath(path, 'http_filters'), issues, {
     stats: deps.stats,
     statPrefix,
   });
+  // xDS RDS: routes and per-route filter configs come from the route provider (the filter list is
+  // compiled again only to compile each new RouteConfiguration's typed_per_filter_configs).
+  let perRouteConfig: PerRouteLookup = filters.perRouteConfig;
+  if (rds !== undefined && rc === undefined) {
+    const rp = joinPath(path, 'rds');
+    if (deps.rdsRoutes === undefined) issues.push({ path: rp, message: 'rds needs bootstrap dynamic_resources.ads_config (Weft takes RDS over ADS)' });
+    else {
+      // An RDS table is shared by every manager naming it, so (as in Envoy) a per-route config for a
+      // filter this manager does not have is simply unused here, not an error.
+      const compilePerRoute: PerRouteCompiler = (routeConfig, p, is) => {
+        const own: ConfigIssue[] = [];
+        const lookup = compileHttpFilters(filterList, routeConfig, p, own, { stats: deps.stats, statPrefix }).perRouteConfig;
+        for (const i of own) if (!i.message.startsWith('no http filter named')) is.push(i);
+        return lookup;
+      };
+      const binding = deps.rdsRoutes(rds, rp, issues, statPrefix, compilePerRoute);
+      if (binding !== undefined) {
+        routes = binding.routes;
+        perRouteConfig = binding.perRouteConfig;
+      }
+    }
+  }
 
   const common = readObject(cfg, 'common_http_protocol_options', path, issues) ?? {};
   const cp = joinPath(path, 'common_http_protocol_options');
@@ -104,7 +142,7 @@ export function compileHttpConnectionManager(cfg: Decoded, path: string, issues:
     bufferLimitBytes: deps.bufferLimitBytes,
     rejectHeadersWithUnderscores: underscores === 'REJECT_REQUEST',
     httpFilters: filters.factories,
-    perRouteConfig: filters.perRouteConfig,
+    perRouteConfig,
     maxStreamDurationMs: readNumber(common, 'max_stream_duration', cp, issues, { min: 0 }) ?? 0,
     acceptHttp10: readBool(h1, 'accept_http_10', h1p, issues) ?? false,
     defaultHostForHttp10: readString(h1, 'default_host_for_http_10', h1p, issues) ?? '',
