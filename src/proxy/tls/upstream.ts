@@ -1,0 +1,143 @@
+import { X509Certificate } from 'node:crypto';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { joinPath, rejectUnsupported, type ConfigIssue } from '../../lib/config-error';
+import { readBool, readObject, readString } from '../../lib/decoded-read';
+import type { SecretStore } from '../secret/secret-store';
+import type { StatsStore } from '../telemetry/stats';
+import type { UpstreamConnectOptions, UpstreamTransport } from '../upstream/transport-socket';
+import { compileCommonTlsContext, LiveTlsContext } from './common-context';
+import { checkPeer, type PeerVerdict } from './peer-validation';
+import { SslStats } from './ssl-stats';
+import { readTlsTransportSocket, UPSTREAM_TLS_TYPE } from './transport-socket-config';
+
+/**
+ * A cluster's UpstreamTlsContext as an UpstreamTransport: TLS connections with the configured SNI,
+ * ALPN (the pool's request, else alpn_protocols), client certificate, and server certificate
+ * validation (trusted_ca by OpenSSL during the handshake, then SAN matchers and pins). A failed
+ * validation aborts the connection before 'secureConnect' and is counted under
+ * cluster.<name>.ssl.*.
+ */
+
+export interface UpstreamTlsDeps {
+  readonly secrets: SecretStore;
+  readonly stats: StatsStore;
+  /** "cluster.<alt_stat_name or name>." */
+  readonly statPrefix: string;
+}
+
+/** OpenSSL certificate verification result codes (X509_V_ERR_* names as Node reports them). */
+const VERIFY_CODE = /^(CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|INVALID_|PATH_LENGTH|KEYUSAGE|HOSTNAME_MISMATCH|ERR_TLS_CERT)/;
+
+class PeerRejected extends Error {
+  constructor(readonly verdict: Exclude<PeerVerdict, 'ok'>) {
+    super(`upstream certificate rejected: ${verdict}`);
+  }
+  get code(): string {
+    return verdict2code(this.verdict);
+  }
+}
+
+function verdict2code(v: Exclude<PeerVerdict, 'ok'>): string {
+  return v.toUpperCase();
+}
+
+export class UpstreamTlsTransport implements UpstreamTransport {
+  readonly secure = true;
+  readonly readyEvent = 'secureConnect' as const;
+  readonly defaultAlpn: readonly string[];
+
+  constructor(
+    private readonly context: LiveTlsContext,
+    private readonly stats: SslStats,
+    private readonly sni: string,
+  ) {
+    this.defaultAlpn = context.config.alpn;
+  }
+
+  connect(options: UpstreamConnectOptions): net.Socket {
+    const current = this.context.current;
+    if (current === undefined) {
+      const s = new net.Socket();
+      const why = this.context.missing() ?? 'TLS context unavailable';
+      this.stats.connection_error.inc();
+      process.nextTick(() => s.destroy(new Error(why)));
+      return s;
+    }
+    const validation = current.validation;
+    const alpn = options.alpn !== undefined && options.alpn.length > 0 ? options.alpn : this.defaultAlpn;
+    const s = tls.connect({
+      host: options.host,
+      port: options.port,
+      servername: this.sni,
+      secureContext: current.secureContext,
+      ALPNProtocols: alpn.length > 0 ? [...alpn] : undefined,
+      rejectUnauthorized: validation !== undefined,
+      // Envoy checks names only through match_typed_subject_alt_names, never against the SNI.
+      checkServerIdentity: (_host, cert) => {
+        if (validation === undefined) return undefined;
+        const verdict = checkPeer(new X509Certificate(cert.raw), undefined, validation);
+        return verdict === 'ok' ? undefined : new PeerRejected(verdict);
+      },
+    });
+    s.setNoDelay(true);
+    const stats = this.stats;
+    let secured = false;
+    s.once('secureConnect', () => {
+      secured = true;
+      stats.handshake.inc();
+      stats.recordSession(s.getProtocol(), s.getCipher()?.standardName);
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (secured) return;
+      if (e instanceof PeerRejected) stats.verdict(e.verdict).inc();
+      else if (e.code !== undefined && VERIFY_CODE.test(e.code)) stats.fail_verify_error.inc();
+      else if (e.code === undefined || !/^E[A-Z]+$/.test(e.code)) stats.connection_error.inc();
+    });
+    const onread = options.onread;
+    if (onread !== undefined) {
+      // tls.connect has no onread: deliver reads to the same callback (a different buffer per read).
+      const cb = onread.callback;
+      s.on('data', (d: Buffer) => {
+        if (cb(d.length, d) === false) s.pause();
+      });
+    }
+    return s;
+  }
+}
+
+const FIELDS = ['common_tls_context', 'sni', 'allow_renegotiation'];
+
+export function compileUpstreamTransport(ts: unknown, p: string, issues: ConfigIssue[], deps: UpstreamTlsDeps): UpstreamTlsTransport | undefined {
+  const tc = readTlsTransportSocket(ts, p, issues, UPSTREAM_TLS_TYPE);
+  if (tc === undefined) return undefined;
+  const tp = joinPath(p, 'typed_config');
+  const before = issues.length;
+  rejectUnsupported(tc, tp, FIELDS, issues);
+  if (readBool(tc, 'allow_renegotiation', tp, issues) === true) {
+    issues.push({ path: joinPath(tp, 'allow_renegotiation'), message: 'TLS renegotiation is not supported by Weft' });
+  }
+  const sni = readString(tc, 'sni', tp, issues) ?? '';
+  if (sni.length > 255) issues.push({ path: joinPath(tp, 'sni'), message: 'sni must be at most 255 bytes' });
+  const common = compileCommonTlsContext(readObject(tc, 'common_tls_context', tp, issues), joinPath(tp, 'common_tls_context'), issues, deps.secrets, 'client');
+  if (common === undefined || issues.length > before) return undefined;
+  const dv = common.validationDefault?.value;
+  if (dv?.allowExpired === true) {
+    issues.push({ path: joinPath(tp, 'common_tls_context'), message: 'allow_expired_certificate is not implemented by Weft for upstream connections' });
+    return undefined;
+  }
+  const stats = new SslStats(deps.stats, deps.statPrefix);
+  const errors: string[] = [];
+  const live = new LiveTlsContext(common, p, {
+    onRebuildFailed: (m) => {
+      errors.push(m);
+      stats.context_update_failed.inc();
+    },
+  });
+  if (errors.length > 0) {
+    issues.push({ path: tp, message: errors[0] });
+    live.close();
+    return undefined;
+  }
+  return new UpstreamTlsTransport(live, stats, sni);
+}
