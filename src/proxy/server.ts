@@ -14,6 +14,7 @@ import { compileCluster, type Cluster } from './upstream/cluster';
 import { clustersJson, clustersText } from './upstream/admin-view';
 import { HttpClusterBinding } from './upstream/http-binding';
 import { type Decoded } from '../lib/decoded-read';
+import { SecretStore } from './secret/secret-store';
 
 /**
  * One proxy process: compiles a Bootstrap into clusters and listeners, binds them, serves admin,
@@ -45,16 +46,21 @@ export interface CompiledConfig {
   clusters: Cluster[];
   listeners: ReturnType<typeof compileListener>[];
   adminAccessLogs: AccessLogSink[];
+  /** TLS secrets (static_resources.secrets, inline certificates; SDS feeds it later). */
+  secrets: SecretStore;
 }
 
 /** Compiles everything, throwing a ConfigError with every issue found. Nothing is bound or started. */
 export function compileBootstrap(bootstrap: DecodedMessage, stats: StatsStore, table: ClusterTable): CompiledConfig {
   const issues: ConfigIssue[] = [];
   const parts = splitBootstrap(bootstrap as Decoded, issues);
+  // [tls] the secret store first: clusters and listeners reference its secrets by name.
+  const secrets = new SecretStore(stats);
+  parts.secrets.forEach((s, i) => secrets.addStatic(s, `static_resources.secrets[${i}]`, issues));
   const clusters: Cluster[] = [];
   parts.clusters.forEach((c, i) => {
     const path = `static_resources.clusters[${i}]`;
-    const cluster = compileCluster(c, { stats, log: (level, msg) => logger('upstream')[level](msg) }, path, issues);
+    const cluster = compileCluster(c, { stats, secrets, log: (level, msg) => logger('upstream')[level](msg) }, path, issues);
     if (cluster === undefined) return;
     if (table.byName.has(cluster.name)) {
       issues.push({ path: joinPath(path, 'name'), message: `duplicate cluster name ${cluster.name}` });
@@ -82,22 +88,28 @@ export function compileBootstrap(bootstrap: DecodedMessage, stats: StatsStore, t
   const listeners = parts.listeners.map((l, i) => {
     const path = `static_resources.listeners[${i}]`;
     if (typeof l !== 'object' || l === null) return undefined;
-    return compileListener(l as Decoded, path, issues, (filters, fp, is, buf) =>
-      compileNetworkFilters(filters, fp, is, buf, { stats, clusters: table, compileRoutes: routes, compileAccessLogs: accessLogs }),
+    return compileListener(
+      l as Decoded,
+      path,
+      issues,
+      (filters, fp, is, buf) => compileNetworkFilters(filters, fp, is, buf, { stats, clusters: table, compileRoutes: routes, compileAccessLogs: accessLogs }),
+      { secrets, stats },
     );
   });
   const adminAccessLogs = parts.admin ? accessLogs(parts.admin.accessLog, 'admin.access_log') : [];
   if (issues.length > 0) {
     for (const c of clusters) c.close();
+    secrets.close();
     throw new ConfigError(issues);
   }
-  return { parts, clusters, listeners, adminAccessLogs };
+  return { parts, clusters, listeners, adminAccessLogs, secrets };
 }
 
 /** `--mode validate`: compiles the whole bootstrap and releases it, binding nothing. */
 export function validateBootstrap(bootstrap: DecodedMessage): void {
   const config = compileBootstrap(bootstrap, new StatsStore(), new ClusterTable());
   for (const c of config.clusters) c.close();
+  config.secrets.close();
 }
 
 export class ProxyServer {
@@ -140,13 +152,23 @@ export class ProxyServer {
     }
     // Like Envoy, listeners start once clusters have warmed (DNS resolved), bounded by a timeout.
     await Promise.race([Promise.all(this.clusters.map((c) => c.whenInitialized())), new Promise((r) => setTimeout(r, 5000).unref())]);
+    config.secrets.startWatching();
+    // [tls] bind_to_port:false listeners exist only to take connections handed over by a
+    // use_original_dst listener (exact address first, then the wildcard address of that port).
+    const all: Listener[] = [];
     for (const lc of config.listeners) {
-      if (lc === undefined || !lc.bindToPort) continue;
+      if (lc === undefined) continue;
       const listener = new Listener(lc, this.stats);
+      all.push(listener);
+      if (!lc.bindToPort) continue;
       await listener.listen();
       this.listeners.push(listener);
       log.info(`listener ${lc.name} on ${lc.address}:${listener.boundPort}`);
     }
+    const lookup = (address: string, port: number): Listener | undefined =>
+      all.find((l) => l.config.port === port && l.config.address === address) ??
+      all.find((l) => l.config.port === port && (l.config.address === '0.0.0.0' || l.config.address === '::'));
+    for (const l of all) l.originalDstLookup = lookup;
     this.state = 'LIVE';
     this.updateServerStats();
     this.statsTimer = setInterval(() => this.updateServerStats(), 5000);
@@ -161,6 +183,7 @@ export class ProxyServer {
       log.info('draining listeners');
       await Promise.all(this.listeners.map((l) => l.drain(drainMs)));
       for (const c of this.clusters) c.close();
+      this.config?.secrets.close();
       for (const b of this.clusterTable.byName.values()) for (const h of b.cluster.allHosts()) h.pool?.close();
       if (this.statsTimer) clearInterval(this.statsTimer);
       await this.admin?.close();

@@ -108,3 +108,37 @@ export function createTestPki(): TestPki {
 export function fileSource(file: string): { filename: string } {
   return { filename: file };
 }
+
+export const DOWNSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
+export const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+export const TLS_INSPECTOR = {
+  name: 'envoy.filters.listener.tls_inspector',
+  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' },
+};
+export const HTTP_INSPECTOR = {
+  name: 'envoy.filters.listener.http_inspector',
+  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector' },
+};
+
+export function tlsCertificate(pair: CertPair): object {
+  return { certificate_chain: fileSource(pair.cert), private_key: fileSource(pair.key) };
+}
+
+/** A transport_socket with a DownstreamTlsContext; `common`/`extra` are merged in. */
+export function downstreamTlsSocket(pair: CertPair, opts: { common?: object; extra?: object } = {}): object {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: { '@type': DOWNSTREAM_TLS, common_tls_context: { tls_certificates: [tlsCertificate(pair)], ...opts.common }, ...opts.extra },
+  };
+}
+
+export function upstreamTlsSocket(common: object, extra: object = {}): object {
+  return { name: 'envoy.transport_sockets.tls', typed_config: { '@type': UPSTREAM_TLS, common_tls_context: common, ...extra } };
+}
+
+/** A validation_context trusting `caFile` and requiring one URI SAN. */
+export function uriSanValidation(caFile: string, uri?: string): object {
+  const v: Record<string, unknown> = { trusted_ca: fileSource(caFile) };
+  if (uri !== undefined) v.match_typed_subject_alt_names = [{ san_type: 'URI', matcher: { exact: uri } }];
+  return v;
+}

@@ -32,6 +32,8 @@ export interface BootstrapParts {
   admin: AdminSettings | undefined;
   listeners: unknown[];
   clusters: unknown[];
+  /** static_resources.secrets (Secret messages), compiled into the secret store. */
+  secrets: unknown[];
 }
 
 const SUPPORTED = ['node', 'static_resources', 'admin', 'cluster_manager'];
@@ -61,7 +63,7 @@ export function splitBootstrap(b: Decoded, issues: ConfigIssue[]): BootstrapPart
   };
 
   const sr = readObject(b, 'static_resources', '', issues) ?? {};
-  rejectUnsupported(sr, 'static_resources', ['listeners', 'clusters'], issues);
+  rejectUnsupported(sr, 'static_resources', ['listeners', 'clusters', 'secrets'], issues);
 
   let admin: AdminSettings | undefined;
   const a = readObject(b, 'admin', '', issues);
@@ -84,11 +86,12 @@ export function splitBootstrap(b: Decoded, issues: ConfigIssue[]): BootstrapPart
   }
   const listeners = readArray(sr, 'listeners', 'static_resources', issues);
   const clusters = readArray(sr, 'clusters', 'static_resources', issues);
+  const secrets = readArray(sr, 'secrets', 'static_resources', issues);
   const names = new Set<string>();
   listeners.forEach((l, i) => {
     if (!isObject(l) || typeof l.name !== 'string') return;
     if (names.has(l.name)) issues.push({ path: `static_resources.listeners[${i}].name`, message: `duplicate listener name ${l.name}` });
     names.add(l.name);
   });
-  return { node, clusterManager, admin, listeners, clusters };
+  return { node, clusterManager, admin, listeners, clusters, secrets };
 }

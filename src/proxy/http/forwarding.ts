@@ -11,6 +11,21 @@ export interface ConnectionAddresses {
   readonly remotePort: number;
   readonly localAddress: string;
   readonly localPort: number;
+  /** Set for TLS connections (listener TLS transport socket), after the handshake. */
+  readonly tls?: DownstreamTlsInfo;
+}
+
+/** What the downstream TLS handshake established (access log operators, x-forwarded-proto). */
+export interface DownstreamTlsInfo {
+  /** "TLSv1.3" */
+  readonly version: string;
+  readonly cipher: string;
+  /** SNI ('' when none). */
+  readonly serverName: string;
+  /** Negotiated ALPN ('' when none). */
+  readonly alpn: string;
+  readonly peerUriSans: readonly string[];
+  readonly peerSubject: string;
 }
 
 function isInternalAddress(ip: string): boolean {
