@@ -307,6 +307,10 @@ export class Listener {
 
   private dispatch(socket: net.Socket, info: DownstreamConnectionInfo, detected: DetectedProtocols | undefined): void {
     const stats = this.stats;
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
     const facts =
       detected === undefined
         ? info
@@ -386,6 +390,7 @@ export class Listener {
     for (const c of this.connections) c.close();
     for (const s of this.pending) s.destroy();
     this.pending.clear();
+    for (const c of [...this.config.chains, this.config.defaultChain]) c?.transport?.close();
   }
 }
 
@@ -400,7 +405,7 @@ function withTlsInfo(info: DownstreamConnectionInfo, s: tls.TLSSocket): Downstre
     ...info,
     tls: {
       version: s.getProtocol() ?? '',
-      cipher: s.getCipher()?.standardName ?? '',
+      cipher: s.getCipher()?.name ?? '',
       serverName: typeof s.servername === 'string' ? s.servername : '',
       alpn: typeof s.alpnProtocol === 'string' ? s.alpnProtocol : '',
       peerUriSans: uriSans ?? [],

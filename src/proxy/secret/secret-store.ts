@@ -162,6 +162,15 @@ export class SecretStore {
     return entry as SecretEntry<K>;
   }
 
+  /** Forgets an inline secret whose TLS context is gone (stops watching its files). */
+  release(entry: SecretEntry): void {
+    if (this.named.get(entry.name) === entry) return;
+    this.unwatch(entry);
+    if (entry.reloadTimer !== null) clearTimeout(entry.reloadTimer);
+    entry.reloadTimer = null;
+    this.all.delete(entry);
+  }
+
   /** Names of the secrets awaiting SDS (what an SDS client subscribes to). */
   dynamicNames(): string[] {
     return [...this.named.values()].filter((e) => e.dynamic).map((e) => e.name);

@@ -36,6 +36,8 @@ export interface CommonTlsConfig {
   readonly maxVersion: tls.SecureVersion;
   readonly ciphers: string | undefined;
   readonly ecdhCurve: string | undefined;
+  /** Drops the inline (anonymous) secrets this context created from the store. */
+  release(): void;
 }
 
 const FIELDS = [
@@ -59,12 +61,19 @@ export function compileCommonTlsContext(
   m = m ?? {};
   rejectUnsupported(m, p, FIELDS, issues);
   const certificates: SecretEntry<'tls_certificate'>[] = [];
+  const inlineEntries: SecretEntry[] = [];
+  const release = (): void => {
+    for (const e of inlineEntries.splice(0)) secrets.release(e);
+  };
   readArray(m, 'tls_certificates', p, issues).forEach((c, i) => {
     const cp = joinPath(joinPath(p, 'tls_certificates'), i);
     if (!isObject(c)) return;
     const spec = compileTlsCertificate(c, cp, issues);
     const entry = spec === undefined ? undefined : secrets.inline(spec, cp, issues);
-    if (entry !== undefined) certificates.push(entry);
+    if (entry !== undefined) {
+      certificates.push(entry);
+      inlineEntries.push(entry);
+    }
   });
   readArray(m, 'tls_certificate_sds_secret_configs', p, issues).forEach((r, i) => {
     const entry = secrets.reference(r, 'tls_certificate', joinPath(joinPath(p, 'tls_certificate_sds_secret_configs'), i), issues);
@@ -84,7 +93,9 @@ export function compileCommonTlsContext(
       issues.push({ path: vp, message: 'SAN-based or hash-based verification of peer certificates without trusted_ca is insecure and not allowed' });
       return undefined;
     }
-    return secrets.inline(spec, vp, issues);
+    const entry = secrets.inline(spec, vp, issues);
+    if (entry !== undefined) inlineEntries.push(entry);
+    return entry;
   };
   const set = ['validation_context', 'validation_context_sds_secret_config', 'combined_validation_context'].filter((f) => m?.[f] !== undefined);
   if (set.length > 1) issues.push({ path: p, message: `only one of ${set.join(', ')} may be set` });
@@ -132,8 +143,11 @@ export function compileCommonTlsContext(
     const curves = readArray(tp, 'ecdh_curves', pp, issues);
     if (curves.length > 0) ecdhCurve = curves.map(String).join(':');
   }
-  if (issues.length > before) return undefined;
-  return { certificates, validationDefault, validationDynamic, alpn, minVersion, maxVersion, ciphers, ecdhCurve };
+  if (issues.length > before) {
+    release();
+    return undefined;
+  }
+  return { certificates, validationDefault, validationDynamic, alpn, minVersion, maxVersion, ciphers, ecdhCurve, release };
 }
 
 /** Counts a rebuild failure (e.g. ciphers the TLS library refuses); the previous context stays. */
@@ -209,5 +223,6 @@ export class LiveTlsContext {
   close(): void {
     for (const u of this.unsubscribe) u();
     this.unsubscribe.length = 0;
+    this.config.release();
   }
 }

@@ -108,7 +108,7 @@ export class DownstreamTlsTransport {
       s.off('error', onError);
       s.off('close', onError);
       this.stats.handshake.inc();
-      this.stats.recordSession(s.getProtocol(), s.getCipher()?.standardName);
+      this.stats.recordSession(s.getProtocol(), s.getCipher()?.name);
       onReady(s);
     });
   }
@@ -136,13 +136,15 @@ export function compileDownstreamTransport(
   readEnum(tc, 'ocsp_staple_policy', tp, issues, ['LENIENT_STAPLING'], ['STRICT_STAPLING', 'MUST_STAPLE']);
   readNumber(tc, 'session_timeout', tp, issues, { min: 0 });
   if (tc.session_timeout !== undefined) issues.push({ path: joinPath(tp, 'session_timeout'), message: 'field is not implemented by Weft' });
-  if (common === undefined || issues.length > before) return undefined;
+  if (common === undefined) return undefined;
   if (common.certificates.length === 0) {
     issues.push({ path: joinPath(tp, 'common_tls_context'), message: 'a server TLS context needs tls_certificates or tls_certificate_sds_secret_configs' });
-    return undefined;
   }
   if (requireClientCert && common.validationDefault === undefined && common.validationDynamic === undefined) {
     issues.push({ path: joinPath(tp, 'require_client_certificate'), message: 'require_client_certificate needs a validation context (trusted_ca) to verify the certificate' });
+  }
+  if (issues.length > before) {
+    common.release();
     return undefined;
   }
   const stats = new SslStats(deps.stats, deps.statPrefix);

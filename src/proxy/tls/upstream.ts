@@ -86,7 +86,7 @@ export class UpstreamTlsTransport implements UpstreamTransport {
     s.once('secureConnect', () => {
       secured = true;
       stats.handshake.inc();
-      stats.recordSession(s.getProtocol(), s.getCipher()?.standardName);
+      stats.recordSession(s.getProtocol(), s.getCipher()?.name);
     });
     s.on('error', (e: NodeJS.ErrnoException) => {
       if (secured) return;
@@ -104,6 +104,10 @@ export class UpstreamTlsTransport implements UpstreamTransport {
     }
     return s;
   }
+
+  close(): void {
+    this.context.close();
+  }
 }
 
 const FIELDS = ['common_tls_context', 'sni', 'allow_renegotiation'];
@@ -120,10 +124,12 @@ export function compileUpstreamTransport(ts: unknown, p: string, issues: ConfigI
   const sni = readString(tc, 'sni', tp, issues) ?? '';
   if (sni.length > 255) issues.push({ path: joinPath(tp, 'sni'), message: 'sni must be at most 255 bytes' });
   const common = compileCommonTlsContext(readObject(tc, 'common_tls_context', tp, issues), joinPath(tp, 'common_tls_context'), issues, deps.secrets, 'client');
-  if (common === undefined || issues.length > before) return undefined;
-  const dv = common.validationDefault?.value;
-  if (dv?.allowExpired === true) {
+  if (common === undefined) return undefined;
+  if (common.validationDefault?.value?.allowExpired === true) {
     issues.push({ path: joinPath(tp, 'common_tls_context'), message: 'allow_expired_certificate is not implemented by Weft for upstream connections' });
+  }
+  if (issues.length > before) {
+    common.release();
     return undefined;
   }
   const stats = new SslStats(deps.stats, deps.statPrefix);

@@ -357,6 +357,8 @@ export class Cluster {
     this.updateListeners.clear();
     this.outlierDetector?.close();
     this.healthChecker?.close();
+    // A TLS transport holds secret subscriptions (and inline secrets' file watches).
+    (this.transport as { close?: () => void }).close?.();
     for (const t of this.dnsTargets) {
       if (t.timer) clearTimeout(t.timer);
       t.timer = null;
