@@ -2,6 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import * as net from 'node:net';
 import { address, bootstrap, HCM_TYPE, ROUTER, simpleRoutes, startProxy, TCP_PROXY_TYPE, type RunningProxy } from '../helpers/proxy';
 import { curl, run } from '../helpers/curl';
 import { createTestPki, downstreamTlsSocket, SPIFFE_PREFIX, TLS_INSPECTOR, type CertPair, type TestPki } from '../helpers/certs';
@@ -18,6 +20,11 @@ function hcm(name: string, body: string): object {
       http_filters: [ROUTER],
     },
   };
+}
+
+/** Envoy's verify_certificate_hash format: colon-separated upper-case hex SHA-256. */
+function certHash(file: string): string {
+  return new X509Certificate(fs.readFileSync(file)).fingerprint256;
 }
 
 function listener(name: string, chains: object[], extra: object = {}): object {
@@ -71,6 +78,18 @@ describe('downstream TLS', () => {
             {
               filters: [hcm('mtls_other_san', 'x')],
               transport_socket: downstreamTlsSocket(pki.server, { common: validation(`${SPIFFE_PREFIX}someone-else`), extra: { require_client_certificate: true } }),
+            },
+          ]),
+          listener('slow_handshake', [
+            { filters: [hcm('slow_handshake', 'x')], transport_socket: downstreamTlsSocket(pki.server), transport_socket_connect_timeout: '0.2s' },
+          ]),
+          listener('pinned', [
+            {
+              filters: [hcm('pinned', 'pinned')],
+              transport_socket: downstreamTlsSocket(pki.server, {
+                common: { validation_context: { trusted_ca: { filename: pki.ca.cert }, verify_certificate_hash: [certHash(pki.client.cert)] } },
+                extra: { require_client_certificate: true, require_sni: true },
+              }),
             },
           ]),
           listener('optional_client', [
@@ -167,5 +186,26 @@ describe('downstream TLS', () => {
     const st = await px.stats();
     assert.equal(st['listener.sni.no_filter_chain_match'], 1);
     assert.ok(st['tls_inspector.alpn_found'] >= 1);
+  });
+
+  test('a client that never completes the handshake is closed at transport_socket_connect_timeout', async () => {
+    const s = net.connect({ host: '127.0.0.1', port: px.ports.slow_handshake });
+    s.on('error', () => undefined);
+    await new Promise((r) => s.once('close', r));
+    assert.equal(await px.stat('listener.slow_handshake.downstream_cx_transport_socket_connect_timeout'), 1);
+    assert.equal(await px.stat('listener.slow_handshake.downstream_cx_active'), 0);
+  });
+
+  test('verify_certificate_hash pins the client certificate; require_sni refuses a handshake without SNI', async () => {
+    const ok = await curlTls(px, 'pinned', 'localhost', pki.ca.cert, pki.client);
+    assert.equal(ok.body.toString(), 'pinned', ok.stderr);
+    const other = { ca: fs.readFileSync(pki.ca.cert), servername: 'localhost', cert: fs.readFileSync(pki.serverV2.cert), key: fs.readFileSync(pki.serverV2.key) };
+    await handshake(px.ports.pinned, other);
+    const noSni = { ca: fs.readFileSync(pki.ca.cert), cert: fs.readFileSync(pki.client.cert), key: fs.readFileSync(pki.client.key), checkServerIdentity: () => undefined };
+    await handshake(px.ports.pinned, noSni);
+    const st = await px.stats();
+    assert.equal(st['listener.pinned.ssl.fail_verify_cert_hash'], 1);
+    assert.equal(st['listener.pinned.ssl.connection_error'], 1, 'no SNI');
+    assert.equal(st['listener.pinned.ssl.handshake'], 1);
   });
 });
