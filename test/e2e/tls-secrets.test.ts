@@ -198,6 +198,10 @@ describe('TLS configuration errors', () => {
       bootstrap([], [{ name: 'c', type: 'STATIC', connect_timeout: '1s', load_assignment: { cluster_name: 'c', endpoints: [] }, transport_socket: { name: 'tls', typed_config: { '@type': UPSTREAM_TLS, allow_renegotiation: true } } }]),
     );
     assert.match(reneg, /static_resources\.clusters\[0\]\.transport_socket\.typed_config\.allow_renegotiation: TLS renegotiation is not supported/);
+    const sanNoCa = await rejects(
+      bootstrap([tlsListener('l', downstreamTlsSocket(pki.server, { common: { validation_context: { match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: pki.clientSpiffe } }] } } }))], []),
+    );
+    assert.match(sanNoCa, /common_tls_context\.validation_context: SAN-based verification of peer certificates without trusted_ca is insecure/);
     const matches = await rejects(bootstrap([], [{ name: 'c', type: 'STATIC', connect_timeout: '1s', load_assignment: { cluster_name: 'c', endpoints: [] }, transport_socket_matches: [] }]));
     assert.match(matches, /clusters\[0\]\.transport_socket_matches: field is not implemented/);
   });

@@ -38,8 +38,9 @@ export interface ValidationContextSpec {
   readonly kind: 'validation_context';
   readonly files: readonly string[];
   readonly watchedDirectory: string | undefined;
-  /** True when the SAN matchers / pins need a trusted CA (checked once merged with SDS material). */
-  readonly hasMatchers: boolean;
+  /** SAN matchers are configured (Envoy refuses them without a trusted CA). */
+  readonly hasSanMatchers: boolean;
+  readonly hasTrustedCa: boolean;
   load(): LoadedValidation | Error;
 }
 
@@ -93,7 +94,8 @@ export function compileValidationContext(m: Decoded, p: string, issues: ConfigIs
     kind: 'validation_context',
     files: ca?.filename === undefined ? [] : [ca.filename],
     watchedDirectory,
-    hasMatchers: sanMatchers.length > 0 || spkiPins.length > 0 || hashPins.length > 0,
+    hasSanMatchers: sanMatchers.length > 0,
+    hasTrustedCa: ca !== undefined,
     load: () => {
       let trustedCa: Buffer | undefined;
       if (ca !== undefined) {

@@ -88,9 +88,8 @@ export function compileCommonTlsContext(
     if (!isObject(vc)) return undefined;
     const spec = compileValidationContext(vc, vp, issues);
     if (spec === undefined) return undefined;
-    if (spec.hasMatchers && vc.trusted_ca === undefined && side === 'server' && m?.combined_validation_context === undefined) {
-      // Envoy: SAN/hash verification without a trusted CA is insecure and refused.
-      issues.push({ path: vp, message: 'SAN-based or hash-based verification of peer certificates without trusted_ca is insecure and not allowed' });
+    if (spec.hasSanMatchers && !spec.hasTrustedCa && m?.combined_validation_context === undefined) {
+      issues.push({ path: vp, message: 'SAN-based verification of peer certificates without trusted_ca is insecure and not allowed' });
       return undefined;
     }
     const entry = secrets.inline(spec, vp, issues);

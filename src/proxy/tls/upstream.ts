@@ -72,7 +72,8 @@ export class UpstreamTlsTransport implements UpstreamTransport {
       servername: this.sni,
       secureContext: current.secureContext,
       ALPNProtocols: alpn.length > 0 ? [...alpn] : undefined,
-      rejectUnauthorized: validation !== undefined,
+      // Without trusted_ca the chain is not verified (Envoy); SAN checks then cannot be configured.
+      rejectUnauthorized: validation?.trustedCa !== undefined,
       // Envoy checks names only through match_typed_subject_alt_names, never against the SNI.
       checkServerIdentity: (_host, cert) => {
         if (validation === undefined) return undefined;
@@ -125,7 +126,11 @@ export function compileUpstreamTransport(ts: unknown, p: string, issues: ConfigI
   if (sni.length > 255) issues.push({ path: joinPath(tp, 'sni'), message: 'sni must be at most 255 bytes' });
   const common = compileCommonTlsContext(readObject(tc, 'common_tls_context', tp, issues), joinPath(tp, 'common_tls_context'), issues, deps.secrets, 'client');
   if (common === undefined) return undefined;
-  if (common.validationDefault?.value?.allowExpired === true) {
+  const dv = common.validationDefault?.value;
+  if (dv !== undefined && dv.trustedCa === undefined && common.validationDynamic === undefined && (dv.hashPins.length > 0 || dv.spkiPins.length > 0)) {
+    issues.push({ path: joinPath(tp, 'common_tls_context'), message: 'verify_certificate_hash / verify_certificate_spki without trusted_ca are not implemented by Weft for upstream connections' });
+  }
+  if (dv?.allowExpired === true) {
     issues.push({ path: joinPath(tp, 'common_tls_context'), message: 'allow_expired_certificate is not implemented by Weft for upstream connections' });
   }
   if (issues.length > before) {
