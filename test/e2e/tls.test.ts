@@ -4,13 +4,13 @@ import * as fs from 'node:fs';
 import * as tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import * as net from 'node:net';
-import { address, bootstrap, HCM_TYPE, ROUTER, simpleRoutes, startProxy, TCP_PROXY_TYPE, type RunningProxy } from '../helpers/proxy';
+import { address, bootstrap, fileAccessLog, HCM_TYPE, ROUTER, simpleRoutes, startProxy, TCP_PROXY_TYPE, tempDir, waitForLogLine, type RunningProxy } from '../helpers/proxy';
 import { curl, run } from '../helpers/curl';
 import { createTestPki, downstreamTlsSocket, SPIFFE_PREFIX, TLS_INSPECTOR, type CertPair, type TestPki } from '../helpers/certs';
 
 /** Downstream TLS with real clients (curl, openssl s_client, node:tls): handshakes, mTLS, SNI/ALPN chain selection. */
 
-function hcm(name: string, body: string): object {
+function hcm(name: string, body: string, extra: object = {}): object {
   return {
     name: 'envoy.filters.network.http_connection_manager',
     typed_config: {
@@ -18,9 +18,12 @@ function hcm(name: string, body: string): object {
       stat_prefix: name,
       route_config: simpleRoutes([{ match: { prefix: '/' }, direct_response: { status: 200, body: { inline_string: body } } }]),
       http_filters: [ROUTER],
+      ...extra,
     },
   };
 }
+
+const TLS_LOG = '%DOWNSTREAM_TLS_VERSION% %REQUESTED_SERVER_NAME% %DOWNSTREAM_PEER_URI_SAN% %DOWNSTREAM_PEER_SUBJECT% %DOWNSTREAM_TLS_CIPHER%\n';
 
 /** Envoy's verify_certificate_hash format: colon-separated upper-case hex SHA-256. */
 function certHash(file: string): string {
@@ -58,6 +61,8 @@ function handshake(port: number, opts: tls.ConnectionOptions): Promise<{ ok: boo
 describe('downstream TLS', () => {
   let pki: TestPki;
   let px: RunningProxy;
+  const tmp = tempDir();
+  const logFile = tmp.file('tls.log');
 
   before(async () => {
     pki = createTestPki();
@@ -70,7 +75,7 @@ describe('downstream TLS', () => {
           listener('https', [{ filters: [hcm('https', 'secure')], transport_socket: downstreamTlsSocket(pki.server, { common: { alpn_protocols: ['http/1.1'] } }) }]),
           listener('mtls', [
             {
-              filters: [hcm('mtls', 'mutual')],
+              filters: [hcm('mtls', 'mutual', { access_log: [fileAccessLog(logFile, TLS_LOG)] })],
               transport_socket: downstreamTlsSocket(pki.server, { common: validation(pki.clientSpiffe), extra: { require_client_certificate: true } }),
             },
           ]),
@@ -116,6 +121,7 @@ describe('downstream TLS', () => {
   after(async () => {
     await px?.stop();
     pki?.remove();
+    tmp.remove();
   });
 
   test('curl over HTTPS: handshake, ALPN http/1.1, ssl.handshake and ssl.versions counted', async () => {
@@ -137,6 +143,8 @@ describe('downstream TLS', () => {
     const r = await curlTls(px, 'mtls', 'localhost', pki.ca.cert, pki.client);
     assert.equal(r.status, 200, r.stderr);
     assert.equal(r.body.toString(), 'mutual');
+    const line = await waitForLogLine(logFile, () => true);
+    assert.match(line, new RegExp(`^TLSv1\\.3 localhost ${pki.clientSpiffe} CN=client TLS_\\w+$`));
   });
 
   test('mTLS failures: missing cert, other CA, expired, SAN mismatch — each refused and counted', async () => {

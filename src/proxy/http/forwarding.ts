@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { HeaderMap } from '../../lib/headers';
-import type { StreamInfo } from '../stream-info';
+import type { DownstreamTlsInfo, StreamInfo } from '../stream-info';
 import type { HcmConfig } from './hcm-config';
 
 /** The connection manager's bookkeeping around a request: forwarding headers, addresses, logging. */
@@ -15,18 +15,7 @@ export interface ConnectionAddresses {
   readonly tls?: DownstreamTlsInfo;
 }
 
-/** What the downstream TLS handshake established (access log operators, x-forwarded-proto). */
-export interface DownstreamTlsInfo {
-  /** "TLSv1.3" */
-  readonly version: string;
-  readonly cipher: string;
-  /** SNI ('' when none). */
-  readonly serverName: string;
-  /** Negotiated ALPN ('' when none). */
-  readonly alpn: string;
-  readonly peerUriSans: readonly string[];
-  readonly peerSubject: string;
-}
+export type { DownstreamTlsInfo };
 
 function isInternalAddress(ip: string): boolean {
   return (
@@ -49,6 +38,12 @@ export function fillConnectionInfo(info: StreamInfo, c: ConnectionAddresses): vo
   info.downstreamRemoteAddress = formatAddress(c.remoteAddress, c.remotePort);
   info.downstreamDirectRemoteAddress = info.downstreamRemoteAddress;
   info.downstreamLocalAddress = formatAddress(c.localAddress, c.localPort);
+  // [tls] TLS facts for the access log operators.
+  const t = c.tls;
+  if (t !== undefined) {
+    info.downstreamTls = t;
+    info.requestedServerName = t.serverName;
+  }
 }
 
 export function logStream(config: HcmConfig, info: StreamInfo): void {

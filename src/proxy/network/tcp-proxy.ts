@@ -126,6 +126,10 @@ export class TcpProxySession {
     info.downstreamRemoteAddress = `${conn.remoteAddress}:${conn.remotePort}`;
     info.downstreamDirectRemoteAddress = info.downstreamRemoteAddress;
     info.downstreamLocalAddress = `${conn.localAddress}:${conn.localPort}`;
+    if (conn.tls !== undefined) {
+      info.downstreamTls = conn.tls;
+      info.requestedServerName = conn.tls.serverName;
+    }
     cfg.stats.downstream_cx_total.inc();
     // Hold downstream bytes until the upstream is connected.
     downstream.pause();
