@@ -38,6 +38,7 @@ describe('upstream TLS (proxy → nginx https)', () => {
               route('/wrong-san', 'wrong_san'),
               route('/wrong-ca', 'wrong_ca'),
               route('/unverified', 'unverified'),
+              route('/resumed', 'resumed'),
             ]),
           ),
           tcpListener('tcp_tls', { stat_prefix: 'tcp_tls', cluster: 'mtls' }),
@@ -48,6 +49,7 @@ describe('upstream TLS (proxy → nginx https)', () => {
           cluster('wrong_san', { validation_context: uriSanValidation(pki.ca.cert, `${SPIFFE_PREFIX}not-the-server`) }),
           cluster('wrong_ca', { validation_context: uriSanValidation(pki.otherCa.cert) }),
           cluster('unverified', {}),
+          { ...(cluster('resumed', { validation_context: uriSanValidation(pki.ca.cert, pki.serverSpiffe) }) as object), max_requests_per_connection: 1 },
         ],
       ),
     );
@@ -98,5 +100,13 @@ describe('upstream TLS (proxy → nginx https)', () => {
     const r = await rawExchange(px.ports.tcp_tls, getRequest('/', 'connection: close\r\n'), { timeoutMs: 5000 });
     assert.match(r.text, /^HTTP\/1\.1 200/);
     assert.match(r.text, /client=SUCCESS/);
+  });
+
+  test('a new upstream connection resumes the previous TLS session (max_session_keys default 1): ssl.session_reused', async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await curl(`http://127.0.0.1:${px.port}/resumed`)).status, 200);
+    const st = await px.stats();
+    assert.equal(st['cluster.resumed.upstream_cx_total'], 3, 'one connection per request');
+    assert.equal(st['cluster.resumed.ssl.handshake'], 3);
+    assert.equal(st['cluster.resumed.ssl.session_reused'], 2);
   });
 });

@@ -11,6 +11,7 @@ export class SslStats {
   readonly fail_verify_san: Counter;
   readonly fail_verify_cert_hash: Counter;
   readonly context_update_failed: Counter;
+  readonly session_reused: Counter;
   private readonly versions = new Map<string, Counter>();
   private readonly ciphers = new Map<string, Counter>();
 
@@ -27,6 +28,7 @@ export class SslStats {
     this.fail_verify_san = store.counter(p + 'fail_verify_san');
     this.fail_verify_cert_hash = store.counter(p + 'fail_verify_cert_hash');
     this.context_update_failed = store.counter(p + 'context_update_failed');
+    this.session_reused = store.counter(p + 'session_reused');
   }
 
   verdict(v: Exclude<PeerVerdict, 'ok'>): Counter {

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { joinPath, rejectUnsupported, type ConfigIssue } from '../../lib/config-error';
-import { readBool, readObject, readString } from '../../lib/decoded-read';
+import { readBool, readNumber, readObject, readString } from '../../lib/decoded-read';
 import type { SecretStore } from '../secret/secret-store';
 import type { StatsStore } from '../telemetry/stats';
 import type { UpstreamConnectOptions, UpstreamTransport } from '../upstream/transport-socket';
@@ -46,11 +46,17 @@ export class UpstreamTlsTransport implements UpstreamTransport {
   readonly secure = true;
   readonly readyEvent = 'secureConnect' as const;
   readonly defaultAlpn: readonly string[];
+  /**
+   * The last TLS session (max_session_keys > 0), offered for resumption on the next connection.
+   * It belongs to the context it was made with: a rotated context starts over.
+   */
+  private session: { context: object; data: Buffer } | null = null;
 
   constructor(
     private readonly context: LiveTlsContext,
     private readonly stats: SslStats,
     private readonly sni: string,
+    private readonly resumeSessions: boolean,
   ) {
     this.defaultAlpn = context.config.alpn;
   }
@@ -66,7 +72,9 @@ export class UpstreamTlsTransport implements UpstreamTransport {
     }
     const validation = current.validation;
     const alpn = options.alpn !== undefined && options.alpn.length > 0 ? options.alpn : this.defaultAlpn;
+    const cached = this.session;
     const s = tls.connect({
+      session: cached !== null && cached.context === current ? cached.data : undefined,
       host: options.host,
       port: options.port,
       servername: this.sni,
@@ -84,8 +92,10 @@ export class UpstreamTlsTransport implements UpstreamTransport {
     s.setNoDelay(true);
     const stats = this.stats;
     let secured = false;
+    if (this.resumeSessions) s.on('session', (data: Buffer) => (this.session = { context: current, data }));
     s.once('secureConnect', () => {
       secured = true;
+      if (s.isSessionReused()) stats.session_reused.inc();
       stats.handshake.inc();
       stats.recordSession(s.getProtocol(), s.getCipher()?.name);
     });
@@ -111,7 +121,7 @@ export class UpstreamTlsTransport implements UpstreamTransport {
   }
 }
 
-const FIELDS = ['common_tls_context', 'sni', 'allow_renegotiation'];
+const FIELDS = ['common_tls_context', 'sni', 'allow_renegotiation', 'max_session_keys'];
 
 export function compileUpstreamTransport(ts: unknown, p: string, issues: ConfigIssue[], deps: UpstreamTlsDeps): UpstreamTlsTransport | undefined {
   const tc = readTlsTransportSocket(ts, p, issues, UPSTREAM_TLS_TYPE);
@@ -123,6 +133,8 @@ export function compileUpstreamTransport(ts: unknown, p: string, issues: ConfigI
     issues.push({ path: joinPath(tp, 'allow_renegotiation'), message: 'TLS renegotiation is not supported by Weft' });
   }
   const sni = readString(tc, 'sni', tp, issues) ?? '';
+  // Envoy's default is 1; Weft keeps one session per cluster whatever the value (0 disables).
+  const maxSessionKeys = readNumber(tc, 'max_session_keys', tp, issues, { min: 0, integer: true }) ?? 1;
   if (sni.length > 255) issues.push({ path: joinPath(tp, 'sni'), message: 'sni must be at most 255 bytes' });
   const common = compileCommonTlsContext(readObject(tc, 'common_tls_context', tp, issues), joinPath(tp, 'common_tls_context'), issues, deps.secrets, 'client');
   if (common === undefined) return undefined;
@@ -150,5 +162,5 @@ export function compileUpstreamTransport(ts: unknown, p: string, issues: ConfigI
     live.close();
     return undefined;
   }
-  return new UpstreamTlsTransport(live, stats, sni);
+  return new UpstreamTlsTransport(live, stats, sni, maxSessionKeys > 0);
 }
