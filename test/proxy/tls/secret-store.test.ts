@@ -9,6 +9,8 @@ import { StatsStore } from '../../../src/proxy/telemetry/stats';
 import { compileDownstreamTransport } from '../../../src/proxy/tls/downstream';
 import { parseSubjectAltNames, sanMatches } from '../../../src/proxy/tls/peer-validation';
 import { compileValidationContext } from '../../../src/proxy/secret/validation-context';
+import { compileTlsCertificate } from '../../../src/proxy/secret/tls-certificate';
+import { execFileSync } from 'node:child_process';
 import { createTestPki, DOWNSTREAM_TLS, type TestPki } from '../../helpers/certs';
 
 let pki: TestPki;
@@ -114,4 +116,35 @@ test('SAN text parsing and matching (URI/SPIFFE, DNS wildcard, IP, email, quoted
   const bad: ConfigIssue[] = [];
   compileValidationContext({ match_typed_subject_alt_names: [{ san_type: 'OTHER_NAME', matcher: { exact: 'x' } }], verify_certificate_hash: ['zz'] }, 'vc', bad);
   assert.deepEqual(bad.map((i) => i.path), ['vc.match_typed_subject_alt_names[0].san_type', 'vc.verify_certificate_hash[0]']);
+});
+
+test('TlsCertificate: encrypted key with password, environment_variable source, wrong password named by path', () => {
+  const encrypted = `${pki.dir}/server-encrypted.key`;
+  execFileSync('openssl', ['pkcs8', '-topk8', '-in', pki.server.key, '-out', encrypted, '-v2', 'aes-256-cbc', '-passout', 'pass:s3cret']);
+  process.env.WEFT_TEST_CERT = fs.readFileSync(pki.server.cert, 'utf8');
+  try {
+    const issues: ConfigIssue[] = [];
+    const good = compileTlsCertificate(
+      { certificate_chain: { environment_variable: 'WEFT_TEST_CERT' }, private_key: { filename: encrypted }, password: { inline_string: 's3cret' } },
+      'tc',
+      issues,
+    );
+    assert.deepEqual(issues, []);
+    const loaded = good?.load();
+    assert.ok(loaded && !(loaded instanceof Error), String(loaded));
+    assert.equal(loaded.subject, 'CN=server');
+    // The loaded pair builds a working context.
+    tls.createSecureContext({ cert: loaded.certChain, key: loaded.privateKey, passphrase: loaded.passphrase });
+    const wrong = compileTlsCertificate({ certificate_chain: { filename: pki.server.cert }, private_key: { filename: encrypted }, password: { inline_string: 'nope' } }, 'tc', issues)?.load();
+    assert.ok(wrong instanceof Error);
+    assert.match(wrong.message, /^tc\.private_key: failed to load private key from file/);
+    const unset = compileTlsCertificate({ certificate_chain: { environment_variable: 'WEFT_TEST_UNSET_VAR' }, private_key: { filename: encrypted } }, 'tc', issues)?.load();
+    assert.ok(unset instanceof Error);
+    assert.match(unset.message, /^tc\.certificate_chain: environment variable WEFT_TEST_UNSET_VAR is not set/);
+    const both: ConfigIssue[] = [];
+    compileTlsCertificate({ certificate_chain: { filename: 'a', inline_string: 'b' } }, 'tc', both);
+    assert.deepEqual(both.map((i) => i.path), ['tc.private_key', 'tc.certificate_chain']);
+  } finally {
+    delete process.env.WEFT_TEST_CERT;
+  }
 });
