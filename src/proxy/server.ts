@@ -116,6 +116,8 @@ export class ProxyServer {
   readonly stats = new StatsStore();
   private readonly clusterTable = new ClusterTable();
   private listeners: Listener[] = [];
+  /** [tls] bind_to_port:false listeners: they only serve connections handed over (use_original_dst). */
+  private virtualListeners: Listener[] = [];
   private clusters: Cluster[] = [];
   private admin: AdminServer | null = null;
   private state: ServerState = 'PRE_INITIALIZING';
@@ -160,7 +162,10 @@ export class ProxyServer {
       if (lc === undefined) continue;
       const listener = new Listener(lc, this.stats);
       all.push(listener);
-      if (!lc.bindToPort) continue;
+      if (!lc.bindToPort) {
+        this.virtualListeners.push(listener);
+        continue;
+      }
       await listener.listen();
       this.listeners.push(listener);
       log.info(`listener ${lc.name} on ${lc.address}:${listener.boundPort}`);
@@ -181,7 +186,7 @@ export class ProxyServer {
     this.shuttingDown = (async () => {
       this.state = 'DRAINING';
       log.info('draining listeners');
-      await Promise.all(this.listeners.map((l) => l.drain(drainMs)));
+      await Promise.all([...this.listeners, ...this.virtualListeners].map((l) => l.drain(drainMs)));
       for (const c of this.clusters) c.close();
       this.config?.secrets.close();
       for (const b of this.clusterTable.byName.values()) for (const h of b.cluster.allHosts()) h.pool?.close();
