@@ -1,12 +1,11 @@
 import * as net from 'node:net';
 import { joinPath, rejectUnsupported, type ConfigIssue } from '../../lib/config-error';
-import type { StatsStore, Counter, Gauge, Histogram } from '../telemetry/stats';
+import { StatsStore, type Counter, type Gauge, type Histogram } from '../telemetry/stats';
 import { isObject, readArray, readBool, readNumber, readObject, readString, type Decoded } from '../../lib/decoded-read';
 import { compileChainMatch, matchKey, selectChain, type ChainMatch } from './filter-chain-match';
 import type { DownstreamConnectionInfo } from '../http/connection-manager';
 import type * as tls from 'node:tls';
 import { SecretStore } from '../secret/secret-store';
-import { StatsStore as StatsStoreImpl } from '../telemetry/stats';
 import { compileDownstreamTransport, type DownstreamTlsTransport } from '../tls/downstream';
 import { compileListenerFilters, type DetectedProtocols, type ListenerFilters } from './listener-filters';
 
@@ -114,7 +113,7 @@ export function compileListener(
 ): ListenerConfig | undefined {
   rejectUnsupported(l, path, SUPPORTED, issues);
   const before = issues.length;
-  const stats = deps?.stats ?? new StatsStoreImpl();
+  const stats = deps?.stats ?? new StatsStore();
   const secrets = deps?.secrets ?? new SecretStore(stats);
   const name = readString(l, 'name', path, issues) ?? '';
   const addr = readObject(l, 'address', path, issues);

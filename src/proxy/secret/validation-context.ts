@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { joinPath, rejectUnsupported, type ConfigIssue } from '../../lib/config-error';
 import { isObject, readArray, readBool, readEnum, type Decoded } from '../../lib/decoded-read';
 import { compileStringMatcher, type StringMatchFn } from '../../lib/matchers';
-import { compileDataSource, type DataSource } from './data-source';
+import { compileDataSource } from './data-source';
 import { readWatchedDirectory } from './tls-certificate';
 
 /**
