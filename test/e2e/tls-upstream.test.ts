@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bootstrap, httpListener, simpleRoutes, startProxy, staticCluster, tcpListener, type RunningProxy } from '../helpers/proxy';
+import { bootstrap, httpListener, simpleRoutes, startProxy, staticCluster, tcpListener, waitFor, type RunningProxy } from '../helpers/proxy';
 import { curl } from '../helpers/curl';
 import { getRequest, rawExchange } from '../helpers/raw';
 import { startNginx, type Nginx } from '../helpers/nginx';
@@ -27,6 +27,7 @@ describe('upstream TLS (proxy → nginx https)', () => {
     const cluster = (name: string, common: object, extra: object = {}): object =>
       staticCluster(name, [nginx.port], { transport_socket: upstreamTlsSocket(common, { sni: 'server.example.com', ...extra }) });
     const route = (prefix: string, c: string): object => ({ match: { prefix }, route: { cluster: c } });
+    const hc = (check: object): object => ({ timeout: '2s', interval: '0.2s', unhealthy_threshold: 1, healthy_threshold: 1, ...check });
     px = await startProxy(
       bootstrap(
         [
@@ -39,6 +40,8 @@ describe('upstream TLS (proxy → nginx https)', () => {
               route('/wrong-ca', 'wrong_ca'),
               route('/unverified', 'unverified'),
               route('/resumed', 'resumed'),
+              route('/hc-http', 'hc_http'),
+              route('/hc-tcp', 'hc_tcp'),
             ]),
           ),
           tcpListener('tcp_tls', { stat_prefix: 'tcp_tls', cluster: 'mtls' }),
@@ -49,6 +52,8 @@ describe('upstream TLS (proxy → nginx https)', () => {
           cluster('wrong_san', { validation_context: uriSanValidation(pki.ca.cert, `${SPIFFE_PREFIX}not-the-server`) }),
           cluster('wrong_ca', { validation_context: uriSanValidation(pki.otherCa.cert) }),
           cluster('unverified', {}),
+          { ...(cluster('hc_http', { validation_context: uriSanValidation(pki.ca.cert, pki.serverSpiffe) }) as object), health_checks: [hc({ http_health_check: { path: '/healthz' } })] },
+          { ...(cluster('hc_tcp', { validation_context: uriSanValidation(pki.ca.cert, pki.serverSpiffe) }) as object), health_checks: [hc({ tcp_health_check: {} })] },
           { ...(cluster('resumed', { validation_context: uriSanValidation(pki.ca.cert, pki.serverSpiffe) }) as object), max_requests_per_connection: 1 },
         ],
       ),
@@ -108,5 +113,14 @@ describe('upstream TLS (proxy → nginx https)', () => {
     assert.equal(st['cluster.resumed.upstream_cx_total'], 3, 'one connection per request');
     assert.equal(st['cluster.resumed.ssl.handshake'], 3);
     assert.equal(st['cluster.resumed.ssl.session_reused'], 2);
+  });
+
+  test('active health checks (HTTP and TCP) go through the cluster TLS transport socket, as Envoy', async () => {
+    for (const c of ['hc_http', 'hc_tcp']) {
+      await waitFor(async () => (await px.stat(`cluster.${c}.health_check.success`)) >= 1, 5000, `${c} health check`);
+      assert.equal(await px.stat(`cluster.${c}.health_check.failure`), 0);
+      assert.equal((await curl(`http://127.0.0.1:${px.port}/${c.replace('_', '-')}`)).status, 200);
+    }
+    assert.ok((await px.stat('cluster.hc_http.ssl.handshake')) >= 1);
   });
 });

@@ -168,7 +168,7 @@ export class Cluster {
     };
     const hcCfg = cfg.healthChecks[0];
     if (hcCfg) {
-      const hc = new HealthChecker(hcCfg, { ...statDeps, hasTraffic: () => this.hasTraffic });
+      const hc = new HealthChecker(hcCfg, { ...statDeps, hasTraffic: () => this.hasTraffic, transport: cfg.transport });
       self.healthChecker = hc;
       this.callbacks.add((_p, added, removed) => {
         hc.removeHosts(removed);
