@@ -147,6 +147,13 @@ describe('downstream TLS', () => {
     assert.match(line, new RegExp(`^TLSv1\\.3 localhost ${pki.clientSpiffe} CN=client TLS_\\w+$`));
   });
 
+  test('a missing client certificate is refused in the handshake: curl sees the "certificate required" alert', async () => {
+    const r = await curlTls(px, 'mtls', 'localhost', pki.ca.cert);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /certificate required/);
+    assert.equal(await px.stat('listener.mtls.ssl.fail_verify_no_cert'), 1);
+  });
+
   test('mTLS failures: missing cert, other CA, expired, SAN mismatch — each refused and counted', async () => {
     const base = { ca: fs.readFileSync(pki.ca.cert), servername: 'localhost' };
     const withCert = (p: CertPair): tls.ConnectionOptions => ({ ...base, cert: fs.readFileSync(p.cert), key: fs.readFileSync(p.key) });
@@ -156,7 +163,7 @@ describe('downstream TLS', () => {
     const san = await handshake(px.ports.mtls_other_san, withCert(pki.client));
     for (const r of [none, other, expired, san]) assert.ok(r.closed);
     const st = await px.stats();
-    assert.equal(st['listener.mtls.ssl.fail_verify_no_cert'], 1);
+    assert.equal(st['listener.mtls.ssl.fail_verify_no_cert'], 2, 'curl in the test before, node:tls here');
     assert.equal(st['listener.mtls.ssl.fail_verify_error'], 2, 'other CA and expired');
     assert.equal(st['listener.mtls_other_san.ssl.fail_verify_san'], 1);
     assert.equal(st['http.mtls.downstream_rq_total'], 1, 'only the earlier good client reached the connection manager');

@@ -45,10 +45,13 @@ export class DownstreamTlsTransport {
     private readonly handshakeTimeouts: Counter,
   ) {
     const alpn = context.config.alpn;
+    const validates = context.config.validationDefault !== undefined || context.config.validationDynamic !== undefined;
     this.socketOptions = {
       isServer: true,
-      requestCert: context.config.validationDefault !== undefined || context.config.validationDynamic !== undefined,
-      rejectUnauthorized: false,
+      requestCert: validates,
+      // For a server TLSSocket this only makes OpenSSL require a certificate (fail_if_no_peer_cert:
+      // the client gets a "certificate required" alert); verification results are checked below.
+      rejectUnauthorized: validates && requireClientCert,
       ALPNProtocols: alpn.length > 0 ? [...alpn] : undefined,
     };
   }
@@ -82,9 +85,11 @@ export class DownstreamTlsTransport {
       onFailed();
     };
     const timer = setTimeout(() => fail(this.handshakeTimeouts), this.handshakeTimeoutMs);
-    const onError = (): void => fail(this.stats.connection_error);
+    const onError = (e?: NodeJS.ErrnoException): void =>
+      fail(e?.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE' ? this.stats.fail_verify_no_cert : this.stats.connection_error);
+    const onClose = (): void => fail(this.stats.connection_error);
     s.once('error', onError);
-    s.once('close', onError);
+    s.once('close', onClose);
     s.once('secure', () => {
       if (settled) return;
       if (this.requireSni && !s.servername) return fail(this.stats.connection_error);
@@ -106,7 +111,7 @@ export class DownstreamTlsTransport {
       settled = true;
       clearTimeout(timer);
       s.off('error', onError);
-      s.off('close', onError);
+      s.off('close', onClose);
       this.stats.handshake.inc();
       this.stats.recordSession(s.getProtocol(), s.getCipher()?.name);
       onReady(s);
