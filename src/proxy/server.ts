@@ -19,6 +19,7 @@ import type { XdsRuntime, RdsHook } from './dynamic/xds-runtime';
 import { RouteProviders, type RdsUse } from './dynamic/route-providers';
 import type { RdsRoutesHook } from './network/http-connection-manager';
 import type { XdsNode } from '../xds/client/ads-client';
+import { SecretStore } from './secret/secret-store';
 
 /**
  * One proxy process: compiles a Bootstrap into clusters and listeners, binds them, serves admin,
@@ -53,6 +54,8 @@ export interface CompiledConfig {
   clusters: Cluster[];
   listeners: ReturnType<typeof compileListener>[];
   adminAccessLogs: AccessLogSink[];
+  /** TLS secrets (static_resources.secrets, inline certificates; SDS feeds it later). */
+  secrets: SecretStore;
   /** dynamic_resources, the ADS cluster's gRPC target, and the RDS providers static listeners use. */
   dynamic: { settings: DynamicResourcesSettings; target: string; routes: RouteProviders; staticRdsUses: RdsUse[] } | undefined;
 }
@@ -80,11 +83,14 @@ export function compileBootstrap(bootstrap: DecodedMessage, stats: StatsStore, t
   const issues: ConfigIssue[] = [];
   const parts = splitBootstrap(bootstrap as Decoded, issues);
   const dynamic = compileDynamic(parts, issues);
+  // [tls] the secret store first: clusters and listeners reference its secrets by name.
+  const secrets = new SecretStore(stats);
+  parts.secrets.forEach((s, i) => secrets.addStatic(s, `static_resources.secrets[${i}]`, issues));
   const clusters: Cluster[] = [];
   parts.clusters.forEach((c, i) => {
     if (dynamic !== undefined && i === dynamic.adsIndex) return;
     const path = `static_resources.clusters[${i}]`;
-    const cluster = compileCluster(c, { stats, log: (level, msg) => logger('upstream')[level](msg) }, path, issues);
+    const cluster = compileCluster(c, { stats, secrets, log: (level, msg) => logger('upstream')[level](msg) }, path, issues);
     if (cluster === undefined) return;
     if (table.byName.has(cluster.name)) {
       issues.push({ path: joinPath(path, 'name'), message: `duplicate cluster name ${cluster.name}` });
@@ -123,13 +129,18 @@ export function compileBootstrap(bootstrap: DecodedMessage, stats: StatsStore, t
   const listeners = parts.listeners.map((l, i) => {
     const path = `static_resources.listeners[${i}]`;
     if (typeof l !== 'object' || l === null) return undefined;
-    return compileListener(l as Decoded, path, issues, (filters, fp, is, buf) =>
-      compileNetworkFilters(filters, fp, is, buf, { stats, clusters: table, compileRoutes: routes, compileAccessLogs: accessLogs, rdsRoutes }),
+    return compileListener(
+      l as Decoded,
+      path,
+      issues,
+      (filters, fp, is, buf) => compileNetworkFilters(filters, fp, is, buf, { stats, clusters: table, compileRoutes: routes, compileAccessLogs: accessLogs, rdsRoutes }),
+      { secrets, stats },
     );
   });
   const adminAccessLogs = parts.admin ? accessLogs(parts.admin.accessLog, 'admin.access_log') : [];
   if (issues.length > 0) {
     for (const c of clusters) c.close();
+    secrets.close();
     throw new ConfigError(issues);
   }
   return {
@@ -137,6 +148,7 @@ export function compileBootstrap(bootstrap: DecodedMessage, stats: StatsStore, t
     clusters,
     listeners,
     adminAccessLogs,
+    secrets,
     dynamic: dynamic && routeProviders && { settings: dynamic.settings, target: dynamic.target, routes: routeProviders, staticRdsUses },
   };
 }
@@ -145,12 +157,15 @@ export function compileBootstrap(bootstrap: DecodedMessage, stats: StatsStore, t
 export function validateBootstrap(bootstrap: DecodedMessage): void {
   const config = compileBootstrap(bootstrap, new StatsStore(), new ClusterTable());
   for (const c of config.clusters) c.close();
+  config.secrets.close();
 }
 
 export class ProxyServer {
   readonly stats = new StatsStore();
   private readonly clusterTable = new ClusterTable();
   private listeners: Listener[] = [];
+  /** [tls] bind_to_port:false listeners: they only serve connections handed over (use_original_dst). */
+  private virtualListeners: Listener[] = [];
   private clusters: Cluster[] = [];
   private admin: AdminServer | null = null;
   private state: ServerState = 'PRE_INITIALIZING';
@@ -225,16 +240,21 @@ export class ProxyServer {
       // Every static cluster, the ADS cluster (kept out of the HTTP table) included.
       staticClusterNames: new Set(config.parts.clusters.flatMap((c) => (isObject(c) && typeof c.name === 'string' ? [c.name] : []))),
       staticListenerNames: new Set(config.listeners.flatMap((l) => (l === undefined ? [] : [l.name]))),
-      clusterDeps: { stats, log: (level, msg) => logger('upstream')[level](msg) },
+      clusterDeps: { stats, secrets: config.secrets, log: (level, msg) => logger('upstream')[level](msg) },
       compileListener: (resource, path, issues, rds: RdsHook, clusterExists) =>
-        compileListener(resource, path, issues, (filters, fp, is, buf) =>
-          compileNetworkFilters(filters, fp, is, buf, {
-            stats,
-            clusters: table,
-            compileRoutes: (rc, p, i) => compileRoutes(rc, p, i, clusterExists),
-            compileAccessLogs: (list, p) => accessLogs(list, p, is),
-            rdsRoutes: rds,
-          }),
+        compileListener(
+          resource,
+          path,
+          issues,
+          (filters, fp, is, buf) =>
+            compileNetworkFilters(filters, fp, is, buf, {
+              stats,
+              clusters: table,
+              compileRoutes: (rc, p, i) => compileRoutes(rc, p, i, clusterExists),
+              compileAccessLogs: (list, p) => accessLogs(list, p, is),
+              rdsRoutes: rds,
+            }),
+          { secrets: config.secrets, stats },
         ),
       drainMs: () => this.options.drainTimeS * 1000,
       routes: dyn.routes,
@@ -262,13 +282,26 @@ export class ProxyServer {
     }
     // Like Envoy, listeners start once clusters have warmed (DNS resolved), bounded by a timeout.
     await Promise.race([Promise.all(this.clusters.map((c) => c.whenInitialized())), new Promise((r) => setTimeout(r, 5000).unref())]);
+    config.secrets.startWatching();
+    // [tls] bind_to_port:false listeners exist only to take connections handed over by a
+    // use_original_dst listener (exact address first, then the wildcard address of that port).
+    const all: Listener[] = [];
     for (const lc of config.listeners) {
-      if (lc === undefined || !lc.bindToPort) continue;
+      if (lc === undefined) continue;
       const listener = new Listener(lc, this.stats);
+      all.push(listener);
+      if (!lc.bindToPort) {
+        this.virtualListeners.push(listener);
+        continue;
+      }
       await listener.listen();
       this.listeners.push(listener);
       log.info(`listener ${lc.name} on ${lc.address}:${listener.boundPort}`);
     }
+    const lookup = (address: string, port: number): Listener | undefined =>
+      all.find((l) => l.config.port === port && l.config.address === address) ??
+      all.find((l) => l.config.port === port && (l.config.address === '0.0.0.0' || l.config.address === '::'));
+    for (const l of all) l.originalDstLookup = lookup;
     if (config.dynamic !== undefined) {
       // Admin and static listeners serve now; the server is LIVE once the initial xDS
       // configuration is in (or its initial_fetch_timeouts passed).
@@ -293,8 +326,9 @@ export class ProxyServer {
     this.shuttingDown = (async () => {
       this.state = 'DRAINING';
       log.info('draining listeners');
-      await Promise.all([...this.listeners.map((l) => l.drain(drainMs)), this.xds?.close(drainMs)]);
+      await Promise.all([...[...this.listeners, ...this.virtualListeners].map((l) => l.drain(drainMs)), this.xds?.close(drainMs)]);
       for (const c of this.clusters) c.close();
+      this.config?.secrets.close();
       for (const b of this.clusterTable.byName.values()) for (const h of b.cluster.allHosts()) h.pool?.close();
       if (this.statsTimer) clearInterval(this.statsTimer);
       await this.admin?.close();

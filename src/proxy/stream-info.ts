@@ -1,5 +1,19 @@
 import type { HeaderMap } from '../lib/headers';
 
+/** What the downstream TLS handshake established (access log operators). */
+export interface DownstreamTlsInfo {
+  /** "TLSv1.3" */
+  readonly version: string;
+  /** OpenSSL cipher name. */
+  readonly cipher: string;
+  /** SNI ('' when none). */
+  readonly serverName: string;
+  /** Negotiated ALPN ('' when none). */
+  readonly alpn: string;
+  readonly peerUriSans: readonly string[];
+  readonly peerSubject: string;
+}
+
 /** Envoy's response flags, as bits; `responseFlagString` renders them in Envoy's short form. */
 export const enum ResponseFlag {
   None = 0,
@@ -127,6 +141,8 @@ export class StreamInfo {
   downstreamDirectRemoteAddress = '';
   downstreamLocalAddress = '';
   requestedServerName = '';
+  /** [tls] Set for requests on a TLS connection. */
+  downstreamTls: DownstreamTlsInfo | undefined = undefined;
   connectionId = 0;
   /** Value of x-request-id, once known. */
   requestId = '';

@@ -34,6 +34,8 @@ export interface BootstrapParts {
   clusters: unknown[];
   /** dynamic_resources, decoded; parsed by proxy/dynamic/config-source.ts. */
   dynamicResources: Decoded | undefined;
+  /** static_resources.secrets (Secret messages), compiled into the secret store. */
+  secrets: unknown[];
 }
 
 const SUPPORTED = ['node', 'static_resources', 'admin', 'cluster_manager', 'dynamic_resources'];
@@ -63,7 +65,7 @@ export function splitBootstrap(b: Decoded, issues: ConfigIssue[]): BootstrapPart
   };
 
   const sr = readObject(b, 'static_resources', '', issues) ?? {};
-  rejectUnsupported(sr, 'static_resources', ['listeners', 'clusters'], issues);
+  rejectUnsupported(sr, 'static_resources', ['listeners', 'clusters', 'secrets'], issues);
 
   let admin: AdminSettings | undefined;
   const a = readObject(b, 'admin', '', issues);
@@ -86,6 +88,7 @@ export function splitBootstrap(b: Decoded, issues: ConfigIssue[]): BootstrapPart
   }
   const listeners = readArray(sr, 'listeners', 'static_resources', issues);
   const clusters = readArray(sr, 'clusters', 'static_resources', issues);
+  const secrets = readArray(sr, 'secrets', 'static_resources', issues);
   const names = new Set<string>();
   listeners.forEach((l, i) => {
     if (!isObject(l) || typeof l.name !== 'string') return;
@@ -93,5 +96,5 @@ export function splitBootstrap(b: Decoded, issues: ConfigIssue[]): BootstrapPart
     names.add(l.name);
   });
   const dynamicResources = readObject(b, 'dynamic_resources', '', issues);
-  return { node, clusterManager, admin, listeners, clusters, dynamicResources };
+  return { node, clusterManager, admin, listeners, clusters, dynamicResources, secrets };
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { HeaderMap } from '../../lib/headers';
-import type { StreamInfo } from '../stream-info';
+import type { DownstreamTlsInfo, StreamInfo } from '../stream-info';
 import type { HcmConfig } from './hcm-config';
 
 /** The connection manager's bookkeeping around a request: forwarding headers, addresses, logging. */
@@ -11,7 +11,11 @@ export interface ConnectionAddresses {
   readonly remotePort: number;
   readonly localAddress: string;
   readonly localPort: number;
+  /** Set for TLS connections (listener TLS transport socket), after the handshake. */
+  readonly tls?: DownstreamTlsInfo;
 }
+
+export type { DownstreamTlsInfo };
 
 function isInternalAddress(ip: string): boolean {
   return (
@@ -34,6 +38,12 @@ export function fillConnectionInfo(info: StreamInfo, c: ConnectionAddresses): vo
   info.downstreamRemoteAddress = formatAddress(c.remoteAddress, c.remotePort);
   info.downstreamDirectRemoteAddress = info.downstreamRemoteAddress;
   info.downstreamLocalAddress = formatAddress(c.localAddress, c.localPort);
+  // [tls] TLS facts for the access log operators.
+  const t = c.tls;
+  if (t !== undefined) {
+    info.downstreamTls = t;
+    info.requestedServerName = t.serverName;
+  }
 }
 
 export function logStream(config: HcmConfig, info: StreamInfo): void {

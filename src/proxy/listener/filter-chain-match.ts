@@ -3,10 +3,12 @@ import { joinPath, type ConfigIssue } from '../../lib/config-error';
 import { isObject, notImplemented, readArray, readNumber, readString, type Decoded } from '../../lib/decoded-read';
 
 /**
- * Envoy's filter chain selection for plain TCP connections: criteria are applied in Envoy's order
- * (destination port, destination IP, source type, source IP, source port), and at each step the
- * most specific match wins over a chain that does not constrain that criterion.
- * server_names, transport_protocol and application_protocols need TLS inspection (a later issue).
+ * Envoy's filter chain selection: criteria are applied in Envoy's order (destination port,
+ * destination IP, server name, transport protocol, application protocols, direct source IP, source
+ * type, source IP, source port), and at each step the most specific match wins over a chain that
+ * does not constrain that criterion. Server name, transport and application protocols come from
+ * the listener filters (tls_inspector, http_inspector); without them a connection has no server
+ * name, transport protocol "raw_buffer" and no application protocols.
  */
 
 export interface CidrRange {
@@ -23,13 +25,24 @@ export interface ChainMatch {
   sourcePrefixRanges: CidrRange[];
   directSourcePrefixRanges: CidrRange[];
   sourcePorts: number[];
+  /** server_names, lower-cased: exact names and "*.suffix" wildcards. */
+  serverNames: string[];
+  /** '' when unconstrained. */
+  transportProtocol: string;
+  applicationProtocols: string[];
 }
 
 export interface ConnectionFacts {
-  localAddress: string;
-  localPort: number;
-  remoteAddress: string;
-  remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** SNI from tls_inspector ('' when none). */
+  readonly serverName?: string;
+  /** 'tls' or 'raw_buffer' (the default). */
+  readonly transportProtocol?: string;
+  /** ALPN from tls_inspector, or 'http/1.1' / 'http/1.0' / 'h2c' from http_inspector. */
+  readonly applicationProtocols?: readonly string[];
 }
 
 function addressBits(ip: string): { family: 4 | 6; bits: bigint } | undefined {
@@ -93,8 +106,10 @@ const SUPPORTED_MATCH_FIELDS = [
   'source_prefix_ranges',
   'direct_source_prefix_ranges',
   'source_ports',
+  'server_names',
+  'transport_protocol',
+  'application_protocols',
 ];
-const TLS_MATCH_FIELDS = ['server_names', 'transport_protocol', 'application_protocols'];
 
 export function compileChainMatch(m: Decoded | undefined, path: string, issues: ConfigIssue[]): ChainMatch {
   const match: ChainMatch = {
@@ -104,18 +119,33 @@ export function compileChainMatch(m: Decoded | undefined, path: string, issues: 
     sourcePrefixRanges: [],
     directSourcePrefixRanges: [],
     sourcePorts: [],
+    serverNames: [],
+    transportProtocol: '',
+    applicationProtocols: [],
   };
   if (m === undefined) return match;
   for (const key of Object.keys(m)) {
     if (SUPPORTED_MATCH_FIELDS.includes(key)) continue;
-    if (TLS_MATCH_FIELDS.includes(key)) {
-      const v = m[key];
-      // An empty list or empty string constrains nothing.
-      if ((Array.isArray(v) && v.length === 0) || v === '') continue;
-      if (key === 'transport_protocol' && v === 'raw_buffer') continue;
-    }
     notImplemented(m, [key], path, issues);
   }
+  readArray(m, 'server_names', path, issues).forEach((n, i) => {
+    const np = joinPath(joinPath(path, 'server_names'), i);
+    if (typeof n !== 'string' || n === '') {
+      issues.push({ path: np, message: 'expected a non-empty server name' });
+      return;
+    }
+    // Envoy: only a leading "*." wildcard; "*" elsewhere (partial wildcards) is refused.
+    if (n.includes('*') && !(n.startsWith('*.') && !n.slice(1).includes('*'))) {
+      issues.push({ path: np, message: `partial wildcards are not supported in server_names: ${JSON.stringify(n)}` });
+      return;
+    }
+    match.serverNames.push(n.toLowerCase());
+  });
+  match.transportProtocol = readString(m, 'transport_protocol', path, issues) ?? '';
+  readArray(m, 'application_protocols', path, issues).forEach((a, i) => {
+    if (typeof a !== 'string' || a === '') issues.push({ path: joinPath(joinPath(path, 'application_protocols'), i), message: 'expected a protocol name' });
+    else match.applicationProtocols.push(a);
+  });
   match.destinationPort = readNumber(m, 'destination_port', path, issues, { min: 1, max: 65535, integer: true });
   match.prefixRanges = parseCidrRanges(readArray(m, 'prefix_ranges', path, issues), joinPath(path, 'prefix_ranges'), issues);
   match.sourcePrefixRanges = parseCidrRanges(
@@ -137,7 +167,17 @@ export function compileChainMatch(m: Decoded | undefined, path: string, issues: 
 /** A stable text of a match's criteria, to find chains Envoy would reject as duplicates. */
 export function matchKey(m: ChainMatch): string {
   const ranges = (rs: CidrRange[]): string => rs.map((r) => `${r.family}/${r.bits}/${r.prefixLen}`).sort().join(',');
-  return [m.destinationPort ?? '*', ranges(m.prefixRanges), m.sourceType, ranges(m.sourcePrefixRanges), ranges(m.directSourcePrefixRanges), [...m.sourcePorts].sort().join(',')].join('|');
+  return [
+    m.destinationPort ?? '*',
+    ranges(m.prefixRanges),
+    [...m.serverNames].sort().join(','),
+    m.transportProtocol,
+    [...m.applicationProtocols].sort().join(','),
+    m.sourceType,
+    ranges(m.sourcePrefixRanges),
+    ranges(m.directSourcePrefixRanges),
+    [...m.sourcePorts].sort().join(','),
+  ].join('|');
 }
 
 function isLocalSource(c: ConnectionFacts): boolean {
@@ -163,18 +203,46 @@ function narrow<T extends { match: ChainMatch }>(chains: T[], score: (m: ChainMa
   return out;
 }
 
+/**
+ * Envoy's server name rule: an exact name beats any wildcard, and a longer wildcard suffix beats a
+ * shorter one ("*.b.example.com" over "*.example.com" for "a.b.example.com").
+ */
+export function serverNameScore(names: readonly string[], sni: string): number {
+  if (names.length === 0) return 0;
+  if (sni === '') return -1;
+  const name = sni.toLowerCase();
+  let best = -1;
+  for (const n of names) {
+    if (n === name) return 0x10000;
+    if (n.startsWith('*.') && name.length > n.length - 1 && name.endsWith(n.slice(1)) && n.length > best) best = n.length;
+  }
+  return best;
+}
+
+function protocolsScore(wanted: readonly string[], offered: readonly string[] | undefined): number {
+  if (wanted.length === 0) return 0;
+  if (offered === undefined) return -1;
+  for (const p of offered) if (wanted.includes(p)) return 1;
+  return -1;
+}
+
 export function selectChain<T extends { match: ChainMatch }>(chains: readonly T[], c: ConnectionFacts): T | undefined {
   let cands = chains as T[];
   cands = narrow(cands, (m) => (m.destinationPort === undefined ? 0 : m.destinationPort === c.localPort ? 1 : -1));
   cands = narrow(cands, (m) => (m.prefixRanges.length === 0 ? 0 : longestMatch(m.prefixRanges, c.localAddress) + 1 || -1));
+  const sni = c.serverName ?? '';
+  cands = narrow(cands, (m) => serverNameScore(m.serverNames, sni));
+  const transport = c.transportProtocol ?? 'raw_buffer';
+  cands = narrow(cands, (m) => (m.transportProtocol === '' ? 0 : m.transportProtocol === transport ? 1 : -1));
+  cands = narrow(cands, (m) => protocolsScore(m.applicationProtocols, c.applicationProtocols));
+  cands = narrow(cands, (m) =>
+    m.directSourcePrefixRanges.length === 0 ? 0 : longestMatch(m.directSourcePrefixRanges, c.remoteAddress) + 1 || -1,
+  );
   cands = narrow(cands, (m) => {
     if (m.sourceType === 'ANY') return 0;
     const local = isLocalSource(c);
     return (m.sourceType === 'SAME_IP_OR_LOOPBACK') === local ? 1 : -1;
   });
-  cands = narrow(cands, (m) =>
-    m.directSourcePrefixRanges.length === 0 ? 0 : longestMatch(m.directSourcePrefixRanges, c.remoteAddress) + 1 || -1,
-  );
   cands = narrow(cands, (m) => (m.sourcePrefixRanges.length === 0 ? 0 : longestMatch(m.sourcePrefixRanges, c.remoteAddress) + 1 || -1));
   cands = narrow(cands, (m) => (m.sourcePorts.length === 0 ? 0 : m.sourcePorts.includes(c.remotePort) ? 1 : -1));
   return cands[0];

@@ -126,6 +126,10 @@ export class TcpProxySession {
     info.downstreamRemoteAddress = `${conn.remoteAddress}:${conn.remotePort}`;
     info.downstreamDirectRemoteAddress = info.downstreamRemoteAddress;
     info.downstreamLocalAddress = `${conn.localAddress}:${conn.localPort}`;
+    if (conn.tls !== undefined) {
+      info.downstreamTls = conn.tls;
+      info.requestedServerName = conn.tls.serverName;
+    }
     cfg.stats.downstream_cx_total.inc();
     // Hold downstream bytes until the upstream is connected.
     downstream.pause();
@@ -168,14 +172,18 @@ export class TcpProxySession {
     ps.upstream_cx_total.inc();
     ps.upstream_cx_active.inc();
     host.activeRequests++;
-    const up = net.connect({ host: host.address, port: host.port, noDelay: true, allowHalfOpen: true });
+    // TLS upstream (cluster transport_socket); plaintext keeps half-open relaying.
+    const transport = cluster.transport;
+    const up = transport.secure
+      ? transport.connect({ host: host.address, port: host.port })
+      : net.connect({ host: host.address, port: host.port, noDelay: true, allowHalfOpen: true });
     this.upstream = up;
     const timer = setTimeout(() => {
       if (this.connected) return;
       ps.upstream_cx_connect_timeout.inc();
       up.destroy(new Error('connection timeout'));
     }, cluster.connectTimeoutMs);
-    up.on('connect', () => {
+    up.on(transport.readyEvent, () => {
       clearTimeout(timer);
       this.connected = true;
       cluster.reportConnectSuccessFinal(host);

@@ -12,6 +12,10 @@ import { DEFAULT_ZONE_AWARE, ZoneAwareConfig } from './lb/types';
 import { EndpointSpec, parseLoadAssignment } from './load-assignment';
 import { HealthCheckConfig, parseHealthChecks } from './health/config';
 import { OutlierConfig, parseOutlierDetection } from './outlier/config';
+import { PLAINTEXT_TRANSPORT, type UpstreamTransport } from './transport-socket';
+import { compileUpstreamTransport } from '../tls/upstream';
+import type { SecretStore } from '../secret/secret-store';
+import type { StatsStore } from '../telemetry/stats';
 
 export type ClusterType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS';
 const CLUSTER_TYPES: readonly ClusterType[] = ['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS'];
@@ -48,6 +52,14 @@ export interface ClusterConfig {
   /** health_checks (at most one; Envoy runs one health checker per cluster). */
   healthChecks: HealthCheckConfig[];
   outlierDetection: OutlierConfig | undefined;
+  /** transport_socket: plaintext, or TLS (UpstreamTlsContext). */
+  transport: UpstreamTransport;
+}
+
+/** What compiling a cluster's transport_socket needs: the secret store and the stats for cluster.<name>.ssl.*. */
+export interface ClusterTransportDeps {
+  secrets: SecretStore;
+  stats: StatsStore;
 }
 
 const SUPPORTED_FIELDS = [
@@ -78,10 +90,16 @@ const SUPPORTED_FIELDS = [
   'metadata',
   'health_checks',
   'outlier_detection',
+  'transport_socket',
 ];
 
 /** Validates a decoded Cluster into a ClusterConfig; undefined when any issue was found. */
-export function parseClusterConfig(decoded: unknown, path: string, issues: ConfigIssue[]): ClusterConfig | undefined {
+export function parseClusterConfig(
+  decoded: unknown,
+  path: string,
+  issues: ConfigIssue[],
+  transportDeps?: ClusterTransportDeps,
+): ClusterConfig | undefined {
   const start = issues.length;
   if (!isObject(decoded)) {
     issues.push({ path, message: 'expected a Cluster' });
@@ -215,6 +233,16 @@ export function parseClusterConfig(decoded: unknown, path: string, issues: Confi
   const outlierDetection =
     c['outlier_detection'] !== undefined ? parseOutlierDetection(c['outlier_detection'], joinPath(path, 'outlier_detection'), issues) : undefined;
 
+  let transport: UpstreamTransport = PLAINTEXT_TRANSPORT;
+  if (c['transport_socket'] !== undefined) {
+    const tp = joinPath(path, 'transport_socket');
+    if (transportDeps === undefined) issues.push({ path: tp, message: 'transport sockets need the proxy secret store' });
+    else {
+      const statPrefix = `cluster.${altStatName ?? name}.`;
+      transport = compileUpstreamTransport(c['transport_socket'], tp, issues, { ...transportDeps, statPrefix }) ?? PLAINTEXT_TRANSPORT;
+    }
+  }
+
   if (issues.length > start) return undefined;
   return {
     name,
@@ -236,5 +264,6 @@ export function parseClusterConfig(decoded: unknown, path: string, issues: Confi
     metadata,
     healthChecks,
     outlierDetection,
+    transport,
   };
 }

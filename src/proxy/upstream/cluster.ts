@@ -18,6 +18,8 @@ import { PrioritySet } from './priority';
 import { HealthChecker, HealthState, HealthTransition } from './health/checker';
 import { OutlierDetector } from './outlier/detector';
 import { parseClusterConfig, type ClusterConfig, type ClusterType, type DnsSettings } from './cluster-config';
+import type { UpstreamTransport } from './transport-socket';
+import { SecretStore } from '../secret/secret-store';
 
 export type { ClusterConfig, ClusterType, DnsSettings } from './cluster-config';
 export { parseClusterConfig } from './cluster-config';
@@ -36,6 +38,8 @@ export interface ClusterDeps {
   dnsResolve?: DnsResolve;
   /** True for clusters from CDS (shown as added_via_api in /clusters). */
   addedViaApi?: boolean;
+  /** Secrets for transport_socket (TLS); a private store when absent (inline certificates only). */
+  secrets?: SecretStore;
 }
 
 /** Called after a priority's membership changed: the hosts added and removed. */
@@ -65,6 +69,8 @@ export class Cluster {
   readonly addedViaApi: boolean;
   readonly dns: DnsSettings;
   readonly config: ClusterConfig;
+  /** How connections to this cluster's hosts are opened (transport_socket): pools call transport.connect. */
+  readonly transport: UpstreamTransport;
 
   /** False while warming: DNS clusters until every name resolved once, EDS until the first assignment. */
   initialized = false;
@@ -97,6 +103,7 @@ export class Cluster {
 
   constructor(cfg: ClusterConfig, deps: ClusterDeps) {
     this.config = cfg;
+    this.transport = cfg.transport;
     this.name = cfg.name;
     this.type = cfg.type;
     this.connectTimeoutMs = cfg.connectTimeoutMs;
@@ -161,7 +168,7 @@ export class Cluster {
     };
     const hcCfg = cfg.healthChecks[0];
     if (hcCfg) {
-      const hc = new HealthChecker(hcCfg, { ...statDeps, hasTraffic: () => this.hasTraffic });
+      const hc = new HealthChecker(hcCfg, { ...statDeps, hasTraffic: () => this.hasTraffic, transport: cfg.transport });
       self.healthChecker = hc;
       this.callbacks.add((_p, added, removed) => {
         hc.removeHosts(removed);
@@ -350,6 +357,8 @@ export class Cluster {
     this.updateListeners.clear();
     this.outlierDetector?.close();
     this.healthChecker?.close();
+    // A TLS transport holds secret subscriptions (and inline secrets' file watches).
+    (this.transport as { close?: () => void }).close?.();
     for (const t of this.dnsTargets) {
       if (t.timer) clearTimeout(t.timer);
       t.timer = null;
@@ -487,6 +496,6 @@ export class Cluster {
 
 /** Compiles one decoded Cluster; undefined (with issues) when it cannot be used. */
 export function compileCluster(decoded: unknown, deps: ClusterDeps, path: string, issues: ConfigIssue[]): Cluster | undefined {
-  const cfg = parseClusterConfig(decoded, path, issues);
+  const cfg = parseClusterConfig(decoded, path, issues, { secrets: deps.secrets ?? new SecretStore(deps.stats), stats: deps.stats });
   return cfg ? new Cluster(cfg, deps) : undefined;
 }

@@ -1,4 +1,5 @@
-import * as net from 'node:net';
+import type * as net from 'node:net';
+import type { UpstreamTransport } from './transport-socket';
 import type { HeaderMap } from '../../lib/headers';
 import { Http1Parser, ParserMode, type Http1ParseError, type MessageHead, type ParserHandler } from '../codec/http1/parser';
 
@@ -21,6 +22,8 @@ export interface PoolCluster {
   readonly maxResponseHeaderCount: number;
   readonly poolStats: PoolStats;
   readonly limits: PoolLimits;
+  /** The cluster's transport_socket (plaintext or TLS). */
+  readonly transport: UpstreamTransport;
 }
 
 /** The cluster's circuit breaker counters for connections and pending requests. */
@@ -122,14 +125,13 @@ export class UpstreamConnection implements ParserHandler {
     // Reads land in one shared buffer and are parsed before the next read: no allocation and no
     // Readable-stream machinery per read. Whatever outlives the read is copied (parser.pending,
     // bodies that cannot be written at once).
-    const socket = net.connect({
+    const socket = cluster.transport.connect({
       host: host.address,
       port: host.port,
-      noDelay: true,
       onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => this.onRead(n, buf) },
     });
     this.socket = socket;
-    socket.on('connect', () => this.onConnect());
+    socket.on(cluster.transport.readyEvent, () => this.onConnect());
 
     socket.on('end', () => this.onEnd());
     socket.on('error', (e: Error) => this.onError(e));

@@ -1,3 +1,4 @@
+import type { UpstreamTransport } from './transport-socket';
 import type { ClusterStatsView, UpstreamCluster, UpstreamHost } from '../http/contracts';
 import type { Cluster } from './cluster';
 import type { Host } from './host';
@@ -19,6 +20,7 @@ export class HttpClusterBinding implements UpstreamCluster, PoolLimits {
   readonly stats: ClusterStatsView;
   readonly poolStats: PoolStats;
   readonly limits: PoolLimits = this;
+  readonly transport: UpstreamTransport;
 
   constructor(readonly cluster: Cluster) {
     this.name = cluster.name;
@@ -31,6 +33,7 @@ export class HttpClusterBinding implements UpstreamCluster, PoolLimits {
     this.maxResponseHeaderCount = http.maxHeadersCount;
     this.stats = cluster.stats;
     this.poolStats = cluster.stats;
+    this.transport = cluster.transport;
   }
 
   chooseHost(ctx: { hashKey?: number }): UpstreamHost | null {

@@ -135,7 +135,7 @@ test('unsupported and invalid fields are issues naming their paths', () => {
   const paths = (d: unknown) => issuesOf(d).map((i) => i.path);
   assert.deepEqual(
     paths(staticCluster('x', one, { transport_socket: { name: 'tls' }, lb_subset_config: {} })),
-    ['clusters[0].transport_socket', 'clusters[0].lb_subset_config'],
+    ['clusters[0].lb_subset_config', 'clusters[0].transport_socket.typed_config'],
   );
   const h2 = issuesOf(
     staticCluster('x', one, {

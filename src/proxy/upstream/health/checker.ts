@@ -1,3 +1,4 @@
+import type { UpstreamTransport } from '../transport-socket';
 /**
  * Active health checking with Envoy's semantics (HealthCheckerImplBase): one session per host,
  * the first check at start (after initial_jitter), then interval / unhealthy_interval / edge
@@ -52,6 +53,8 @@ export interface HealthCheckerDeps {
   log(level: 'debug' | 'info' | 'warn', msg: string): void;
   /** Random integer source (tests may pin it); default Math.random based. */
   random?: () => number;
+  /** [tls] The cluster's transport socket (checks use it when it is TLS). */
+  transport?: UpstreamTransport;
 }
 
 const defaultRandom = (): number => Math.floor(Math.random() * 0x100000000);
@@ -197,6 +200,7 @@ export class HealthChecker {
         return altPort ?? host.port;
       },
       authority,
+      tls: this.deps.transport?.secure ? this.deps.transport : undefined,
     };
     switch (spec.kind) {
       case 'http':

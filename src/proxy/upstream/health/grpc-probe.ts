@@ -90,7 +90,12 @@ export class GrpcProbe implements Probe {
     let s = this.session;
     if (s && !s.closed && !s.destroyed) return s;
     const a = this.target.address.includes(':') ? `[${this.target.address}]` : this.target.address;
-    s = http2.connect(`http://${a}:${this.target.port}`);
+    const tls = this.target.tls;
+    const target = this.target;
+    s =
+      tls !== undefined
+        ? http2.connect(`https://${a}:${target.port}`, { createConnection: () => tls.connect({ host: target.address, port: target.port, alpn: ['h2'] }) })
+        : http2.connect(`http://${a}:${target.port}`);
     const sess = s;
     this.session = sess;
     // Health checks never keep the process alive by themselves (their timers are unref'd too).

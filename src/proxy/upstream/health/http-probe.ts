@@ -31,6 +31,9 @@ export class HttpProbe implements Probe {
     private readonly verifyCluster: Counter,
   ) {
     this.agent = new http.Agent({ keepAlive: reuseConnection, maxSockets: 1 });
+    const tls = target.tls;
+    // [tls] Through the cluster's TLS transport socket (the request waits for the handshake).
+    if (tls !== undefined) this.agent.createConnection = () => tls.connect({ host: target.address, port: target.port });
     const base: Array<readonly [string, string]> = [
       ['host', target.authority],
       ['user-agent', 'Envoy/HC'],

@@ -1,3 +1,4 @@
+import type { UpstreamTransport } from '../transport-socket';
 /**
  * What one health-check session asks of a protocol prober (HTTP, TCP, gRPC), and how the prober
  * answers. A prober runs at most one check at a time; after `abort()` it must not report the
@@ -27,6 +28,8 @@ export interface ProbeTarget {
   readonly port: number;
   /** Host header / :authority for HTTP and gRPC checks. */
   authority: string;
+  /** [tls] The cluster's TLS transport socket: checks connect through it, as Envoy's do. */
+  readonly tls?: UpstreamTransport;
 }
 
 export interface Probe {

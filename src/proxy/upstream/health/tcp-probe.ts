@@ -24,14 +24,15 @@ export class TcpProbe implements Probe {
   start(): void {
     let sock = this.sock;
     if (sock === null) {
-      const s = net.connect({ host: this.target.address, port: this.target.port });
+      const tls = this.target.tls;
+      const s = tls !== undefined ? tls.connect({ host: this.target.address, port: this.target.port }) : net.connect({ host: this.target.address, port: this.target.port });
       sock = s;
       this.sock = s;
       this.expectClose = false;
       this.buffered = Buffer.alloc(0);
       s.setNoDelay(true);
       s.unref();
-      s.on('connect', () => {
+      s.on(tls?.readyEvent ?? 'connect', () => {
         if (this.sock !== s) return;
         if (this.spec.receive.length === 0) {
           this.drop(s);
