@@ -74,18 +74,18 @@ describe('xDS end to end (scripted control plane)', () => {
       const port = await until('listener http', () => proxy.server.listenerPorts().http);
       const bad = rdsListener('http', 'r1', 0, { request_timeout: 0, use_remote_address: true, not_a_field: 1 } as never);
       delete (bad.filter_chains as { filters: { typed_config: Record<string, unknown> }[] }[])[0].filters[0].typed_config.not_a_field;
-      (bad as Record<string, unknown>).listener_filters = [{ name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' } }];
+      (bad as Record<string, unknown>).connection_balance_config = { exact_balance: {} };
       const n = ads.push(LISTENER_TYPE, [bad], '2');
       const nack = await ads.waitForAnswer(n);
       assert.equal(nack.req.version_info, '1');
-      assert.match((nack.req.error_detail as { message: string }).message, /Listener\(http\)\.listener_filters: listener filters are not implemented/);
+      assert.match((nack.req.error_detail as { message: string }).message, /Listener\(http\)\.connection_balance_config: /);
       for (let i = 0; i < 20; i++) assert.equal((await get(port)).upstream, 'a');
       assert.equal(await proxy.stat('listener_manager.lds.update_rejected'), 1);
       const dump = JSON.parse((await proxy.admin('/config_dump?resource=dynamic_listeners')).body) as { configs: { name: string; active_state: { version_info: string }; error_state: { details: string; version_info: string } }[] };
       const l = dump.configs.find((x) => x.name === 'http')!;
       assert.equal(l.active_state.version_info, '1');
       assert.equal(l.error_state.version_info, '2');
-      assert.match(l.error_state.details, /listener_filters/);
+      assert.match(l.error_state.details, /connection_balance_config/);
       // A bad route configuration is NACKed too, and the old routes keep serving.
       const rn = ads.push(ROUTE_TYPE, [{ ...routeTo('r1', 'svc', 'v2'), virtual_hosts: [{ name: 'x', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'svc', timeout: -1000 } }] }] }], '2');
       const rnack = await ads.waitForAnswer(rn);
