@@ -200,7 +200,7 @@ describe('weft demo, end to end (needs weft control and the proxy ADS client)', 
     const file = path.join(configDir, 'reviews.yaml');
     const good = fs.readFileSync(file, 'utf8');
     const staged = path.join(tmp.dir, 'reviews.yaml.bad');
-    fs.writeFileSync(staged, good.replace('weight: 100', 'wieght: 100'));
+    fs.writeFileSync(staged, good.replace(/weight: /, 'wieght: '));
     fs.renameSync(staged, file);
     try {
       await waitFor(() => /reviews\.yaml changed: weft control --validate reports problems/.test(output), 30_000, 'the demo reporting the problem');
