@@ -1,4 +1,10 @@
-import type { Counter, Gauge, StatsStore } from '../../telemetry/stats';
+import type { Counter, Gauge } from '../../telemetry/stats';
+
+/** The stats store, or a cluster's stats (which prefix nothing more). */
+export interface StatFactory {
+  counter(name: string): Counter;
+  gauge(name: string): Gauge;
+}
 
 /**
  * Envoy's HTTP/2 codec stats (`http2.*`): downstream ones at the root scope, upstream ones under
@@ -13,7 +19,7 @@ export class Http2CodecStats {
   readonly trailers: Counter;
   readonly streams_active: Gauge;
 
-  constructor(store: StatsStore, prefix: string) {
+  constructor(store: StatFactory, prefix: string) {
     const p = prefix + 'http2.';
     this.rx_reset = store.counter(p + 'rx_reset');
     this.tx_reset = store.counter(p + 'tx_reset');
