@@ -39,7 +39,14 @@ class PrefaceSniffer implements HttpConnectionLike {
   private held: Buffer | null = null;
   private drainAsked = false;
   private readonly onData = (d: Buffer): void => this.sniff(d);
-  private readonly onEarlyClose = (): void => this.owner.onConnectionClosed();
+  private readonly onEarlyClose = (): void => {
+    for (const t of this.timers) clearTimeout(t);
+    this.owner.onConnectionClosed();
+  };
+  /** The client went away before saying anything: nothing to answer. */
+  private readonly onEnd = (): void => {
+    this.socket.destroy();
+  };
 
   constructor(
     private readonly socket: net.Socket,
@@ -49,7 +56,19 @@ class PrefaceSniffer implements HttpConnectionLike {
   ) {
     socket.on('data', this.onData);
     socket.on('error', noop);
+    socket.on('end', this.onEnd);
     socket.once('close', this.onEarlyClose);
+    // The connection manager's connection timers run from accept, whichever codec comes.
+    if (config.maxConnectionDurationMs > 0) this.timers.push(setTimeout(() => this.expire(config.stats.downstream_cx_max_duration_reached), config.maxConnectionDurationMs));
+    if (config.requestHeadersTimeoutMs > 0) this.timers.push(setTimeout(() => this.expire(config.stats.downstream_rq_header_timeout), config.requestHeadersTimeoutMs));
+    if (config.idleTimeoutMs > 0) this.timers.push(setTimeout(() => this.expire(config.stats.downstream_cx_idle_timeout), config.idleTimeoutMs));
+  }
+
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  private expire(counter: { inc(): void }): void {
+    counter.inc();
+    this.socket.destroy();
   }
 
   private sniff(d: Buffer): void {
@@ -63,8 +82,10 @@ class PrefaceSniffer implements HttpConnectionLike {
     this.held = null;
     const socket = this.socket;
     socket.off('data', this.onData);
+    socket.off('end', this.onEnd);
     socket.off('close', this.onEarlyClose);
     socket.off('error', noop);
+    for (const t of this.timers) clearTimeout(t);
     socket.pause();
     socket.unshift(buf);
     let conn: HttpConnectionLike;
