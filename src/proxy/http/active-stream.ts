@@ -457,11 +457,12 @@ export abstract class ActiveStream implements RouterDownstream, RouteRequest, Fi
     this.localReply(reply.protocolError(err.status, err.details));
   }
 
-  onDownstreamReset(): void {
+  /** The client went away (DC), or reset this stream (DR, HTTP/2 RST_STREAM). */
+  onDownstreamReset(flag: ResponseFlag = ResponseFlag.DownstreamConnectionTermination): void {
     if (this.state === State.Done) return;
     if (this.state !== State.Tunnel) {
       this.config.stats.downstream_rq_rx_reset.inc();
-      this.info.addFlag(ResponseFlag.DownstreamConnectionTermination);
+      this.info.addFlag(flag);
       if (this.info.responseCodeDetails === '') this.info.responseCodeDetails = 'downstream_remote_disconnect';
     }
     const router = this.router;

@@ -30,7 +30,7 @@ function serverFor(config: HcmConfig): http2.Http2Server {
       maxConcurrentStreams: o.maxConcurrentStreams,
       initialWindowSize: o.initialStreamWindowSize,
       headerTableSize: o.hpackTableSize,
-      enableConnectProtocol: o.allowConnect || config.upgradeTypes.size > 0,
+      enableConnectProtocol: o.allowConnect,
       maxHeaderListSize: config.maxRequestHeaderBytes,
     },
     maxHeaderListPairs: config.maxHeadersCount + 8,
@@ -54,6 +54,10 @@ export class Http2ServerConnection implements StreamOwner {
   private session: http2.ServerHttp2Session | null = null;
   private readonly streams = new Set<Http2ActiveStream>();
   private closed = false;
+  /** The connection is going away: stream closes are connection terminations, not resets. */
+  get closing(): boolean {
+    return this.closed || this.session === null || this.session.destroyed;
+  }
   private readonly openedAt = performance.now();
   private durationTimer: NodeJS.Timeout | null = null;
   private keepaliveTimer: NodeJS.Timeout | null = null;
@@ -73,6 +77,8 @@ export class Http2ServerConnection implements StreamOwner {
     stats.downstream_cx_http2_active.inc();
     socket.setNoDelay(true);
     socket.on('close', () => this.onClose());
+    // The listener's sockets allow half-open (HTTP/1.1 needs it); an HTTP/2 client's FIN ends the connection.
+    socket.on('end', () => this.destroy());
     adopting = this;
     serverFor(config).emit('connection', socket);
     if (adopting === this) {
@@ -90,6 +96,7 @@ export class Http2ServerConnection implements StreamOwner {
     session.on('stream', (stream: http2.ServerHttp2Stream, _h: http2.IncomingHttpHeaders, _f: number, raw: string[]) => this.onStream(stream, raw));
     session.on('error', (e: NodeJS.ErrnoException) => this.onSessionError(e));
     session.on('frameError', () => config.stats.http2.rx_messaging_error.inc());
+    session.on('close', () => this.socket.destroy());
     if (config.idleTimeoutMs > 0) session.setTimeout(config.idleTimeoutMs, () => this.onIdle());
     if (config.maxConnectionDurationMs > 0) {
       this.durationTimer = setTimeout(() => {
@@ -150,7 +157,9 @@ export class Http2ServerConnection implements StreamOwner {
     if (this.streams.size > 0) return;
     this.config.stats.downstream_cx_idle_timeout.inc();
     this.config.stats.downstream_cx_destroy_local.inc();
-    this.drain();
+    // Closed outright: nghttp2 may already have ended the session on a peer's protocol error (it
+    // sends GOAWAY and stops reading without node:http2 telling us), and then a graceful close never ends.
+    this.destroy();
   }
 
   private sendPing(): void {

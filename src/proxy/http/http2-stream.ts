@@ -75,10 +75,11 @@ export class Http2ActiveStream extends ActiveStream {
   private onStreamClose(): void {
     if (this.state === State.Done) return;
     const code = this.stream.rstCode;
-    if (code !== undefined && code !== NGHTTP2_NO_ERROR) {
+    if (code !== undefined && code !== NGHTTP2_NO_ERROR && !this.conn.closing) {
       this.config.stats.http2.rx_reset.inc();
-      this.info.addFlag(ResponseFlag.DownstreamRemoteReset);
       this.info.responseCodeDetails = 'http2.remote_reset';
+      this.onDownstreamReset(ResponseFlag.DownstreamRemoteReset);
+      return;
     }
     this.onDownstreamReset();
   }
