@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
+import * as http2 from 'node:http2';
 import { EchoClient, H2_CLUSTER_OPTIONS, startGrpcEcho, unary, type EchoClientApi, type EchoServer } from '../helpers/grpc';
 import { bootstrap, httpListener, simpleRoutes, startProxy, staticCluster, waitFor, type RunningProxy } from '../helpers/proxy';
 
@@ -19,6 +20,10 @@ describe('gRPC through the proxy (grpc-js client → Weft → grpc-js server)', 
             simpleRoutes([
               { match: { prefix: '/weft.test.Echo/' }, route: { cluster: 'echo', timeout: '0s' } },
               { match: { prefix: '/weft.test.Down/' }, route: { cluster: 'down' } },
+              {
+                match: { prefix: '/weft.test.Timed/' },
+                route: { cluster: 'echo', prefix_rewrite: '/weft.test.Echo/', max_stream_duration: { grpc_timeout_header_max: '0.3s' } },
+              },
             ]),
           ),
         ],
@@ -168,5 +173,31 @@ describe('gRPC through the proxy (grpc-js client → Weft → grpc-js server)', 
     results.forEach((r, i) => assert.equal(r.res.toString(), `c${i}`));
     assert.equal(await px.stat('cluster.echo.upstream_cx_total'), before);
     assert.ok(before >= 1);
+  });
+
+  test('grpc-timeout is honoured (capped by grpc_timeout_header_max): trailers-only DEADLINE_EXCEEDED, upstream cancelled', async () => {
+    const before = server.cancelled;
+    const session = http2.connect(`http://127.0.0.1:${px.port}`);
+    const msg = Buffer.from('slow');
+    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, msg.length]), msg]);
+    const req = session.request({
+      ':method': 'POST',
+      ':path': '/weft.test.Timed/Unary',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      'grpc-timeout': '100S',
+      'x-delay-ms': '10000',
+    });
+    req.end(frame);
+    const headers = await new Promise<http2.IncomingHttpHeaders>((r) => req.once('response', r));
+    req.resume();
+    await new Promise<void>((r) => req.on('close', () => r()));
+    session.close();
+    assert.equal(headers[':status'], 200);
+    assert.equal(headers['content-type'], 'application/grpc');
+    assert.equal(headers['grpc-status'], String(grpc.status.DEADLINE_EXCEEDED));
+    assert.equal(headers['grpc-message'], 'downstream duration timeout');
+    assert.ok((await px.stat('http.grpc.downstream_rq_max_duration_reached')) >= 1);
+    await waitFor(() => server.cancelled > before, 5000, 'the upstream call is cancelled');
   });
 });

@@ -61,10 +61,12 @@ export async function startGrpcEcho(maxMessage = 8 * 1024 * 1024): Promise<EchoS
     unary: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
       state.calls++;
       const md = call.metadata;
-      const echo = new grpc.Metadata();
       const h = md.get('x-echo')[0];
-      if (h !== undefined) echo.set('x-echo', h);
-      call.sendMetadata(echo);
+      if (h !== undefined) {
+        const echo = new grpc.Metadata();
+        echo.set('x-echo', h);
+        call.sendMetadata(echo);
+      }
       const fail = failure(md);
       const delay = Number(md.get('x-delay-ms')[0] ?? 0);
       const answer = (): void => {

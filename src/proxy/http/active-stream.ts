@@ -273,6 +273,7 @@ export abstract class ActiveStream implements RouterDownstream, RouteRequest, Fi
     }
     info.upstreamCluster = cluster.name;
     stats.rq_total.inc();
+    if (route.maxStreamDurationMs !== undefined || route.grpcTimeoutHeaderMaxMs !== undefined) this.refreshDurationTimeout(route);
 
     const hashKey = route.hashKey(this, info);
     const host = cluster.chooseHost(hashKey === undefined ? NO_HASH : { hashKey });
@@ -311,6 +312,34 @@ export abstract class ActiveStream implements RouterDownstream, RouteRequest, Fi
     if (timeoutMs > 0) headers.set('x-envoy-expected-rq-timeout-ms', String(timeoutMs));
     this.state = State.Routed;
     this.router = new Router(this, route, cluster, host, hashKey, timeoutMs);
+  }
+
+  /**
+   * The route's max_stream_duration replaces the connection manager's, as Envoy's
+   * refreshDurationTimeout does: with grpc_timeout_header_max set, a grpc-timeout header sets the
+   * duration (capped by a non-zero max, minus grpc_timeout_header_offset); 0 means no limit. The
+   * duration counts from the start of the stream.
+   */
+  private refreshDurationTimeout(route: MatchedRoute): void {
+    let timeout: number;
+    const grpcTimeout = route.grpcTimeoutHeaderMaxMs === undefined ? undefined : parseGrpcTimeout(this.headers.get('grpc-timeout'));
+    if (grpcTimeout === undefined) {
+      if (route.maxStreamDurationMs === undefined) return;
+      timeout = route.maxStreamDurationMs;
+    } else {
+      timeout = grpcTimeout;
+      const max = route.grpcTimeoutHeaderMaxMs!;
+      if (max > 0 && timeout > max) timeout = max;
+      const offset = route.grpcTimeoutHeaderOffsetMs;
+      if (timeout > 0 && offset !== undefined && offset > 0) timeout = offset < timeout ? timeout - offset : 0;
+    }
+    if (this.durationTimer !== null) {
+      clearTimeout(this.durationTimer);
+      this.durationTimer = null;
+    }
+    if (timeout <= 0) return;
+    const left = Math.max(0, timeout - (performance.now() - this.info.startMono));
+    this.durationTimer = setTimeout(onMaxStreamDuration, left, this);
   }
 
   // --- decoder filter chain ---
@@ -801,6 +830,30 @@ export class Http1ActiveStream extends ActiveStream {
   protected resetDownstream(): void {
     this.conn.draining = true;
     this.conn.socket.destroy();
+  }
+}
+
+/** grpc-timeout: 1 to 8 digits and a unit (H, M, S, m, u, n), in ms (rounded up); undefined if absent or invalid. */
+export function parseGrpcTimeout(v: string | undefined): number | undefined {
+  if (v === undefined || v.length < 2 || v.length > 9) return undefined;
+  const digits = v.slice(0, -1);
+  if (!/^[0-9]+$/.test(digits)) return undefined;
+  const n = Number(digits);
+  switch (v.charCodeAt(v.length - 1)) {
+    case 72: // H
+      return n * 3_600_000;
+    case 77: // M
+      return n * 60_000;
+    case 83: // S
+      return n * 1000;
+    case 109: // m
+      return n;
+    case 117: // u
+      return Math.ceil(n / 1000);
+    case 110: // n
+      return Math.ceil(n / 1_000_000);
+    default:
+      return undefined;
   }
 }
 

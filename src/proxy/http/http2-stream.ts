@@ -106,9 +106,9 @@ export class Http2ActiveStream extends ActiveStream {
       headers.remove('sec-websocket-accept');
     }
     const out = writeHeaders(headers, { ':status': st });
-    if (head.contentLength >= 0 && !head.upgrade) out['content-length'] = head.contentLength;
-    else delete out['content-length'];
-    this.headersEnded = this.method === 'HEAD' || status === 204 || status === 304;
+    if (head.upgrade) delete out['content-length'];
+    // No body can follow: the stream ends with the headers (a gRPC trailers-only answer stays one).
+    this.headersEnded = this.method === 'HEAD' || status === 204 || status === 304 || (head.contentLength === 0 && !head.upgrade);
     try {
       s.respond(out, this.headersEnded ? { endStream: true } : { waitForTrailers: true });
     } catch {

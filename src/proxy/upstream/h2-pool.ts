@@ -28,6 +28,7 @@ const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, HTTP2_HEADER_STATUS } = http2.co
 /** Streams a connection may carry before the peer's SETTINGS arrive (RFC 9113 recommends ≥ 100). */
 const STREAMS_BEFORE_SETTINGS = 100;
 const H2_ALPN: readonly string[] = ['h2'];
+const END_STREAM = 0x1;
 
 class PendingEntry implements PendingRequest {
   constructor(
@@ -231,7 +232,7 @@ class Http2UpstreamStream implements UpstreamStream {
     }
     this.stream = stream;
     this.requestEnded = endStream;
-    stream.on('response', (h: http2.IncomingHttpHeaders, _f: number, raw: string[]) => this.onResponse(h, raw));
+    stream.on('response', (h: http2.IncomingHttpHeaders, flags: number, raw: string[]) => this.onResponse(h, flags, raw));
     stream.on('data', (chunk: Buffer) => this.handler.onResponseBody(chunk));
     stream.on('trailers', (_h: http2.IncomingHttpHeaders, _f: number, raw: string[]) => this.onTrailers(raw));
     stream.on('end', () => this.onEnd());
@@ -299,7 +300,7 @@ class Http2UpstreamStream implements UpstreamStream {
     s.sendTrailers(t === null ? {} : writeHeaders(t, {}));
   }
 
-  private onResponse(h: http2.IncomingHttpHeaders, raw: string[]): void {
+  private onResponse(h: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
     if (this.done) return;
     const headers = new HeaderMap();
     const status = readResponseHeaders(raw, headers);
@@ -311,7 +312,9 @@ class Http2UpstreamStream implements UpstreamStream {
       reason: '',
       versionMinor: 1,
       headers,
-      contentLength: cl === undefined ? -1 : Number(cl),
+      // END_STREAM on the headers (e.g. a gRPC trailers-only response): no body, and the
+      // downstream HTTP/2 codec must end the stream with these headers too.
+      contentLength: (flags & END_STREAM) !== 0 ? 0 : cl === undefined ? -1 : Number(cl),
       chunked: false,
       keepAlive: true,
       upgrade: false,
