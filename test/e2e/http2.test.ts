@@ -221,9 +221,11 @@ describe('HTTP/2 in the proxy', () => {
   test('GOAWAY from the upstream mid-load: refused streams are retried (refused-stream), no request is lost', async () => {
     const results = await Promise.all(Array.from({ length: 12 }, (_, i) => h2request(px.ports.auto, { ':path': `/goaway/${i}` })));
     for (const r of results) assert.equal(r.status, 200);
-    assert.ok(goaway.sessions >= 2, 'the GOAWAY made the pool open new connections');
-    assert.ok((await px.stat('cluster.goaway.upstream_rq_retry')) >= 1);
-    assert.ok((await px.stat('cluster.goaway.http2.rx_reset')) >= 1);
+    // Each upstream connection takes 3 streams before its GOAWAY: 12 requests need at least 4.
+    assert.ok(goaway.sessions >= 4, 'the GOAWAY made the pool open new connections');
+    // How many streams raced a GOAWAY depends on timing; each refused one was retried.
+    const refused = await px.stat('cluster.goaway.http2.rx_reset');
+    assert.ok((await px.stat('cluster.goaway.upstream_rq_retry')) >= refused);
   });
 
   test('max_requests circuit breaker on an HTTP/2 cluster: overflow is a 503 UO and counted', async () => {
