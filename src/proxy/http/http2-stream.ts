@@ -8,6 +8,9 @@ import type { Http2ServerConnection } from './http2-connection';
 import type * as reply from './local-reply';
 
 const { NGHTTP2_NO_ERROR } = http2.constants;
+const END_WITH_HEADERS: http2.ServerStreamResponseOptions = { endStream: true };
+const WAIT_FOR_TRAILERS: http2.ServerStreamResponseOptions = { waitForTrailers: true };
+const NO_TRAILERS: http2.ServerStreamResponseOptions = {};
 
 /**
  * One request stream on a downstream HTTP/2 connection. The request head is translated to the
@@ -110,7 +113,8 @@ export class Http2ActiveStream extends ActiveStream {
     // No body can follow: the stream ends with the headers (a gRPC trailers-only answer stays one).
     this.headersEnded = this.method === 'HEAD' || status === 204 || status === 304 || (head.contentLength === 0 && !head.upgrade);
     try {
-      s.respond(out, this.headersEnded ? { endStream: true } : { waitForTrailers: true });
+      // Trailers can only follow a chunked HTTP/1.1 body or an HTTP/2 upstream's (both marked chunked).
+      s.respond(out, this.headersEnded ? END_WITH_HEADERS : head.chunked ? WAIT_FOR_TRAILERS : NO_TRAILERS);
     } catch {
       // Headers HTTP/2 cannot carry (invalid names or values from upstream): a protocol error.
       this.resetStream(ResponseFlag.UpstreamProtocolError, 'upstream_reset_after_response_started{protocol_error}');

@@ -29,6 +29,8 @@ const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, HTTP2_HEADER_STATUS } = http2.co
 const STREAMS_BEFORE_SETTINGS = 100;
 const H2_ALPN: readonly string[] = ['h2'];
 const END_STREAM = 0x1;
+const END_REQUEST: http2.ClientSessionRequestOptions = { endStream: true };
+const OPEN_REQUEST: http2.ClientSessionRequestOptions = { endStream: false };
 
 class PendingEntry implements PendingRequest {
   constructor(
@@ -196,8 +198,6 @@ class Http2UpstreamStream implements UpstreamStream {
   private requestEnded = false;
   private responseEnded = false;
   private done = false;
-  /** Request trailers to send when nghttp2 asks for them. */
-  private requestTrailers: HeaderMap | null = null;
 
   constructor(
     private readonly client: Http2Client,
@@ -217,7 +217,9 @@ class Http2UpstreamStream implements UpstreamStream {
     if (contentLength >= 0 && upgrade === undefined) out['content-length'] = contentLength;
     let stream: http2.ClientHttp2Stream;
     try {
-      stream = session.request(out, { endStream, waitForTrailers: !endStream });
+      // Request trailers are not relayed (the connection manager does not pass them on for either
+      // codec yet), so the request's last DATA frame carries END_STREAM.
+      stream = session.request(out, endStream ? END_REQUEST : OPEN_REQUEST);
     } catch (e) {
       // The session went away between the pool's choice and now, or a header HTTP/2 cannot carry.
       this.finish();
@@ -237,7 +239,6 @@ class Http2UpstreamStream implements UpstreamStream {
     stream.on('trailers', (_h: http2.IncomingHttpHeaders, _f: number, raw: string[]) => this.onTrailers(raw));
     stream.on('end', () => this.onEnd());
     stream.on('drain', () => this.handler.onUpstreamDrain());
-    stream.on('wantTrailers', () => this.sendTrailers());
     stream.on('error', noop); // 'close' follows with the reset code
     stream.on('close', () => this.onClose());
   }
@@ -249,11 +250,10 @@ class Http2UpstreamStream implements UpstreamStream {
     return s.write(Buffer.from(chunk));
   }
 
-  sendEnd(trailers: HeaderMap | null, _complete: boolean): void {
+  sendEnd(_trailers: HeaderMap | null, _complete: boolean): void {
     const s = this.stream;
     if (s === null || this.requestEnded) return;
     this.requestEnded = true;
-    this.requestTrailers = trailers;
     if (!s.destroyed) s.end();
   }
 
@@ -293,13 +293,6 @@ class Http2UpstreamStream implements UpstreamStream {
     }
   }
 
-  private sendTrailers(): void {
-    const s = this.stream;
-    if (s === null || s.destroyed) return;
-    const t = this.requestTrailers;
-    s.sendTrailers(t === null ? {} : writeHeaders(t, {}));
-  }
-
   private onResponse(h: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
     if (this.done) return;
     const headers = new HeaderMap();
@@ -315,7 +308,8 @@ class Http2UpstreamStream implements UpstreamStream {
       // END_STREAM on the headers (e.g. a gRPC trailers-only response): no body, and the
       // downstream HTTP/2 codec must end the stream with these headers too.
       contentLength: (flags & END_STREAM) !== 0 ? 0 : cl === undefined ? -1 : Number(cl),
-      chunked: false,
+      // As for a chunked HTTP/1.1 body: trailers may follow.
+      chunked: (flags & END_STREAM) === 0,
       keepAlive: true,
       upgrade: false,
       expectContinue: false,
