@@ -8,6 +8,7 @@ const TOOLS: Record<string, string> = {
   nginx: 'nginx',
   haproxy: 'haproxy',
   wrk: 'wrk',
+  h2load: 'nghttp2-client',
   taskset: 'util-linux',
   getconf: 'libc-bin',
 };

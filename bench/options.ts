@@ -16,7 +16,12 @@ export function runsIdleTest(name: string): boolean {
   return name !== 'weft-policies';
 }
 
+/** Benchmark suites: HTTP/1.1 (wrk), HTTP/2 (h2load), gRPC unary (grpc-js). */
+export const SUITES = ['http1', 'http2', 'grpc'] as const;
+export type SuiteName = (typeof SUITES)[number];
+
 export interface Options {
+  suites: SuiteName[];
   durationS: number;
   rounds: number;
   warmupS: number;
@@ -38,6 +43,7 @@ export const USAGE = `usage: node dist/bench/run.js [flags]   (or: npm run bench
   --connections N    connections of the throughput run    (BENCH_CONNECTIONS, default 64)
   --idle-conns N     idle keep-alive connections, 0 = off (BENCH_IDLE_CONNS, default 10000)
   --proxies LIST     comma list of weft,weft-policies,nginx,haproxy (BENCH_PROXIES, default all)
+  --suites LIST      comma list of http1,http2,grpc       (BENCH_SUITES, default all)
   --weft-cmd CMD     command that starts Weft             (WEFT_CMD, default: node dist/src/cli/main.js proxy -c {config})
   --proxy-cpu N      core the proxies are pinned to       (BENCH_PROXY_CPU, default 1)
   --load-cpu N       core of wrk, upstream, idle client   (BENCH_LOAD_CPU, default 0)
@@ -52,6 +58,7 @@ const FLAG_ENV: Record<string, string> = {
   connections: 'BENCH_CONNECTIONS',
   'idle-conns': 'BENCH_IDLE_CONNS',
   proxies: 'BENCH_PROXIES',
+  suites: 'BENCH_SUITES',
   'weft-cmd': 'WEFT_CMD',
   'proxy-cpu': 'BENCH_PROXY_CPU',
   'load-cpu': 'BENCH_LOAD_CPU',
@@ -97,6 +104,13 @@ function truthy(v: string | undefined): boolean {
   return v !== undefined && !['0', 'false', 'no', ''].includes(v.toLowerCase());
 }
 
+function suiteList(raw: string | undefined): SuiteName[] {
+  if (!raw) return [...SUITES];
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const s of list) if (!(SUITES as readonly string[]).includes(s)) throw new UsageError(`unknown suite ${s}`);
+  return SUITES.filter((s) => list.includes(s));
+}
+
 function proxyList(raw: string | undefined): ProxyName[] {
   if (!raw) return [...PROXIES];
   const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
@@ -116,12 +130,14 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     connections: Math.floor(num(v, 'connections', 64, 1)),
     idleConns: Math.floor(num(v, 'idle-conns', 10_000, 0)),
     proxies: proxyList(v.get('proxies')),
+    suites: suiteList(v.get('suites')),
     weftCmd: v.get('weft-cmd'),
     proxyCpu: Math.floor(num(v, 'proxy-cpu', twoCores ? 1 : 0, 0)),
     loadCpu: Math.floor(num(v, 'load-cpu', 0, 0)),
     keepTmp: truthy(v.get('keep-tmp')),
   };
   if (!opts.proxies.length) throw new UsageError('--proxies selects no proxy');
+  if (!opts.suites.length) throw new UsageError('--suites selects no suite');
   return opts;
 }
 
@@ -132,5 +148,9 @@ export function budgetSeconds(o: Options): number {
   const idle = o.idleConns ? o.proxies.filter(runsIdleTest).length * (5 + o.idleConns / 1000) : 0;
   // Start-up: each proxy's readiness, plus the validation of the weft-policies bootstrap.
   const start = 5 * o.proxies.length + (o.proxies.includes('weft-policies') ? 10 : 0);
-  return Math.ceil(30 + start + load + idle);
+  const http1 = o.suites.includes('http1') ? start + load + idle : 0;
+  // HTTP/2: warm-up and rounds for weft and nginx; gRPC: the same for direct and weft; plus start-up.
+  const perSuite = 2 * (o.warmupS + 2) + o.rounds * 2 * (o.durationS + 2) + 15;
+  const extra = (o.suites.includes('http2') ? perSuite : 0) + (o.suites.includes('grpc') ? perSuite : 0);
+  return Math.ceil(30 + http1 + extra);
 }

@@ -16,6 +16,8 @@ import { openFilesLimit, UsageMeter, type Usage } from './procstat';
 import { jsonLines, median, renderRatios, renderTable, summarize, warnings, type ProxySamples } from './report';
 import { startProxy, startUpstream, type Context, type Target } from './targets';
 import { runWrk, writeWrkScript, type WrkResult } from './wrk';
+import { runH2Suite } from './h2';
+import { runGrpcSuite } from './grpc';
 
 const NOFILE = 65_536;
 /** Other programs' CPU (% of a core) above which a run is flagged as disturbed. */
@@ -178,12 +180,22 @@ async function main(): Promise<number> {
     void pm.stopAll().finally(() => process.exit(1));
   }, budget * 1000);
   watchdog.unref();
-  log(`${opts.proxies.join(', ')}: ${opts.rounds} round(s) x ${opts.durationS} s, ${opts.connections} conns, ${opts.idleConns} idle conns; temp dir ${dir}`);
+  log(`${opts.proxies.join(', ')}; suites ${opts.suites.join(', ')}: ${opts.rounds} round(s) x ${opts.durationS} s, ${opts.connections} conns, ${opts.idleConns} idle conns; temp dir ${dir}`);
   let code = 0;
   try {
-    const [upstream, weft, weftAdmin, weftPolicies, weftPoliciesAdmin, nginx, haproxy] = await freePorts(7);
+    const [upstream, weft, weftAdmin, weftPolicies, weftPoliciesAdmin, nginx, haproxy, ...more] = await freePorts(14);
     const ports = { upstream, weft, weftAdmin, weftPolicies, weftPoliciesAdmin, nginx, haproxy };
-    await benchmark({ pm, opts, dir, ports, tools, nofile: NOFILE, maxConns: opts.idleConns + 1024 });
+    const ctx = { pm, opts, dir, ports, tools, nofile: NOFILE, maxConns: opts.idleConns + 1024 };
+    if (opts.suites.includes('http1')) await benchmark(ctx);
+    // The HTTP/1.1 suite's processes stay up, idle, until the end (they use no CPU meanwhile).
+    const extra: string[] = [];
+    if (opts.suites.includes('http2') && (opts.proxies.includes('weft') || opts.proxies.includes('nginx'))) {
+      extra.push(...(await runH2Suite(ctx, { upstream: more[0], weft: more[1], weftAdmin: more[2], nginx: more[3] })));
+    }
+    if (opts.suites.includes('grpc') && opts.proxies.includes('weft')) {
+      extra.push(...(await runGrpcSuite(ctx, { server: more[4], weft: more[5], weftAdmin: more[6] })));
+    }
+    if (extra.length) console.log('\n' + extra.join('\n'));
   } catch (e) {
     if (!pm.shuttingDown) log(`FAILED: ${e instanceof Error ? e.message : String(e)}`);
     code = 1;

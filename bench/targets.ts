@@ -45,7 +45,7 @@ export async function startUpstream(ctx: Context): Promise<Target> {
 }
 
 const REPO_ROOT = resolve(__dirname, '..', '..');
-const WEFT_MAIN = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+export const WEFT_MAIN = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 const PLACEHOLDER = /\{(config|standin_nginx_conf|dir|port|admin_port|upstream_port)\}/g;
 
 /** A Weft target's command line: WEFT_CMD / --weft-cmd with its placeholders filled in, or the built CLI. */

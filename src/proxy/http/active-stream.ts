@@ -11,20 +11,27 @@ import * as reply from './local-reply';
 import { Router, type RouterDownstream } from './router';
 
 /**
- * One HTTP request/response exchange on a downstream HTTP/1.1 connection: connection-manager
- * header handling, the HTTP filter chain (decode in order, encode in reverse), routing, and the
- * response written back with HTTP/1.1 framing. The upstream side is the Router's.
+ * One HTTP request/response exchange on a downstream connection: connection-manager header
+ * handling, the HTTP filter chain (decode in order, encode in reverse), routing, and the response
+ * handed to the codec. The codec-specific parts (how a response head, body, trailers, a local reply
+ * or a reset reach the client, and how reading is paused) are the subclasses': Http1ActiveStream
+ * below keeps HTTP/1.1's zero-copy framing, Http2ActiveStream (codec/http2) writes to an
+ * nghttp2 stream. The upstream side is the Router's.
  */
 
-/** What the stream needs from its downstream connection. */
-export interface StreamConnection {
+/** What every stream needs from its downstream connection, whatever the codec. */
+export interface StreamOwner {
   readonly config: HcmConfig;
-  readonly socket: import('node:net').Socket;
   draining: boolean;
   readonly info: ConnectionAddresses;
+  streamDone(stream: ActiveStream, keepAlive: boolean): void;
+}
+
+/** What an HTTP/1.1 stream needs from its connection: the socket itself. */
+export interface StreamConnection extends StreamOwner {
+  readonly socket: import('node:net').Socket;
   write(data: string | Buffer): boolean;
   waitForDrain(): void;
-  streamDone(stream: ActiveStream, keepAlive: boolean): void;
   startTunnel(): void;
 }
 
@@ -33,7 +40,7 @@ const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
 const COALESCE_LIMIT = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
 
-const enum State {
+export const enum State {
   /** Headers are going through the decoder filters. */
   Decoding,
   /** The router has the request. */
@@ -44,7 +51,7 @@ const enum State {
   Done,
 }
 
-export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost {
+export abstract class ActiveStream implements RouterDownstream, RouteRequest, FilterHost {
   readonly info = new StreamInfo();
   method: string;
   path: string;
@@ -54,40 +61,52 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
   readonly config: HcmConfig;
   upgrade: string | undefined;
 
-  private state = State.Decoding;
+  protected state = State.Decoding;
   requestComplete = false;
-  private route: MatchedRoute | null = null;
+  protected route: MatchedRoute | null = null;
   private routeCached = false;
   private random = 0;
-  private clusterName: string | null = null;
+  protected clusterName: string | null = null;
   private clusterPicked = false;
-  private router: Router | null = null;
-  private keepAlive: boolean;
-  private responseFraming = Framing.Length;
+  protected router: Router | null = null;
+  protected keepAlive: boolean;
   private countedActive = false;
   /** Filter instances (null when the connection manager has only the router). */
-  private filters: HttpFilter[] | null = null;
+  protected filters: HttpFilter[] | null = null;
   /** Index of the decoder filter that stopped header iteration. */
   private stoppedAt = -1;
   /** Body chunks held while headers are stopped, or by a data-stopping filter (index → chunks). */
   private heldForHeaders: Buffer[] | null = null;
-  private heldBytes = 0;
+  protected heldBytes = 0;
   private heldByFilter: Map<number, Buffer[]> | null = null;
   private timers: NodeJS.Timeout[] | null = null;
-  /** A response head waiting to leave together with the first body bytes. */
-  private pendingHead: string | null = null;
   private durationTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly conn: StreamConnection,
-    private readonly head: MessageHead,
+    protected readonly owner: StreamOwner,
+    protected readonly head: MessageHead,
   ) {
     this.method = head.method;
     this.path = head.path;
     this.headers = head.headers;
     this.keepAlive = head.keepAlive;
-    this.config = conn.config;
+    this.config = owner.config;
   }
+
+  /** True for HTTP/2 streams (protocol stats and %PROTOCOL%). */
+  protected abstract readonly http2: boolean;
+  /** Stop reading request bytes from the client (flow control). */
+  protected abstract pauseDownstream(): void;
+  /** Resume reading request bytes if reading was paused. */
+  protected abstract resumeDownstream(): void;
+  /** Codec part of encodeHeaders: the filtered response head goes to the client. */
+  protected abstract writeResponseHead(head: MessageHead, status: number, headers: HeaderMap): void;
+  /** Codec part of a local reply: head and body (none to a HEAD request) go out and the response ends. */
+  protected abstract writeLocalReply(status: number, headers: HeaderMap, body: string, keep: boolean): void;
+  /** Codec part of resetStream: cut this stream towards the client. */
+  protected abstract resetDownstream(): void;
+  /** Whether the connection may serve another request after this local reply. */
+  protected abstract localReplyKeepsConnection(r: reply.LocalReply): boolean;
 
   get isTunnel(): boolean {
     return this.state === State.Tunnel;
@@ -106,7 +125,7 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
   }
 
   start(): void {
-    const conn = this.conn;
+    const conn = this.owner;
     const config = this.config;
     const stats = config.stats;
     const info = this.info;
@@ -114,11 +133,12 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
     const headers = this.headers;
     info.startMono = performance.now();
     fillConnectionInfo(info, conn.info);
-    info.protocol = head.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
+    info.protocol = this.http2 ? 'HTTP/2' : head.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
     info.method = head.method;
     info.requestHeaders = headers;
     stats.downstream_rq_total.inc();
-    stats.downstream_rq_http1_total.inc();
+    if (this.http2) stats.downstream_rq_http2_total.inc();
+    else stats.downstream_rq_http1_total.inc();
     stats.downstream_rq_active.inc();
     this.countedActive = true;
 
@@ -163,7 +183,7 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
     if (head.upgrade) this.upgrade = headers.get('upgrade');
     if (head.expectContinue) {
       headers.remove('expect');
-      conn.write(CONTINUE_100);
+      this.sendContinue();
     }
     this.info.requestId = applyForwardingHeaders(config, headers, conn.info.remoteAddress, this.scheme);
     if (config.maxStreamDurationMs > 0) {
@@ -253,6 +273,7 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
     }
     info.upstreamCluster = cluster.name;
     stats.rq_total.inc();
+    if (route.maxStreamDurationMs !== undefined || route.grpcTimeoutHeaderMaxMs !== undefined) this.refreshDurationTimeout(route);
 
     const hashKey = route.hashKey(this, info);
     const host = cluster.chooseHost(hashKey === undefined ? NO_HASH : { hashKey });
@@ -293,6 +314,34 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
     this.router = new Router(this, route, cluster, host, hashKey, timeoutMs);
   }
 
+  /**
+   * The route's max_stream_duration replaces the connection manager's, as Envoy's
+   * refreshDurationTimeout does: with grpc_timeout_header_max set, a grpc-timeout header sets the
+   * duration (capped by a non-zero max, minus grpc_timeout_header_offset); 0 means no limit. The
+   * duration counts from the start of the stream.
+   */
+  private refreshDurationTimeout(route: MatchedRoute): void {
+    let timeout: number;
+    const grpcTimeout = route.grpcTimeoutHeaderMaxMs === undefined ? undefined : parseGrpcTimeout(this.headers.get('grpc-timeout'));
+    if (grpcTimeout === undefined) {
+      if (route.maxStreamDurationMs === undefined) return;
+      timeout = route.maxStreamDurationMs;
+    } else {
+      timeout = grpcTimeout;
+      const max = route.grpcTimeoutHeaderMaxMs!;
+      if (max > 0 && timeout > max) timeout = max;
+      const offset = route.grpcTimeoutHeaderOffsetMs;
+      if (timeout > 0 && offset !== undefined && offset > 0) timeout = offset < timeout ? timeout - offset : 0;
+    }
+    if (this.durationTimer !== null) {
+      clearTimeout(this.durationTimer);
+      this.durationTimer = null;
+    }
+    if (timeout <= 0) return;
+    const left = Math.max(0, timeout - (performance.now() - this.info.startMono));
+    this.durationTimer = setTimeout(onMaxStreamDuration, left, this);
+  }
+
   // --- decoder filter chain ---
 
   private decodeHeadersFrom(start: number): void {
@@ -319,7 +368,7 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
     this.heldBytes = 0;
     if (held !== null) for (const chunk of held) this.passData(start, chunk, false);
     if (this.requestComplete && this.state === State.Routed) this.passData(start, EMPTY, true);
-    if (this.conn.socket.isPaused() && this.state !== State.Done) this.conn.socket.resume();
+    if (this.state !== State.Done) this.resumeDownstream();
   }
 
   continueDecoding(index: number): void {
@@ -340,7 +389,7 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
     this.heldBytes = 0;
     if (held !== null) for (const chunk of held) this.passData(start, chunk, false);
     if (this.requestComplete && this.state === State.Decoding) this.passData(start, EMPTY, true);
-    if (this.state === State.Decoding && this.heldBytes <= this.config.bufferLimitBytes && this.conn.socket.isPaused()) this.conn.socket.resume();
+    if (this.state === State.Decoding && this.heldBytes <= this.config.bufferLimitBytes) this.resumeDownstream();
   }
 
   /**
@@ -369,7 +418,7 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
             if (held === undefined) this.heldByFilter.set(i, [copy]);
             else held.push(copy);
             this.heldBytes += copy.length;
-            if (this.heldBytes > this.config.bufferLimitBytes) this.conn.socket.pause();
+            if (this.heldBytes > this.config.bufferLimitBytes) this.pauseDownstream();
           }
           return;
         }
@@ -401,7 +450,7 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
     if (chunk.length === 0) return;
     (this.heldForHeaders ??= []).push(Buffer.from(chunk));
     this.heldBytes += chunk.length;
-    if (this.heldBytes > this.config.bufferLimitBytes) this.conn.socket.pause();
+    if (this.heldBytes > this.config.bufferLimitBytes) this.pauseDownstream();
   }
 
   // --- downstream events ---
@@ -437,11 +486,12 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
     this.localReply(reply.protocolError(err.status, err.details));
   }
 
-  onDownstreamReset(): void {
+  /** The client went away (DC), or reset this stream (DR, HTTP/2 RST_STREAM). */
+  onDownstreamReset(flag: ResponseFlag = ResponseFlag.DownstreamConnectionTermination): void {
     if (this.state === State.Done) return;
     if (this.state !== State.Tunnel) {
       this.config.stats.downstream_rq_rx_reset.inc();
-      this.info.addFlag(ResponseFlag.DownstreamConnectionTermination);
+      this.info.addFlag(flag);
       if (this.info.responseCodeDetails === '') this.info.responseCodeDetails = 'downstream_remote_disconnect';
     }
     const router = this.router;
@@ -465,7 +515,7 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
       return;
     }
     this.router?.abort();
-    this.conn.draining = true;
+    this.owner.draining = true;
     // Envoy (maybeRequestTimeoutCode): 504 once the whole request was received, else 408.
     this.localReply(this.requestComplete ? { ...reply.STREAM_IDLE_TIMEOUT, status: 504 } : reply.STREAM_IDLE_TIMEOUT);
   }
@@ -480,7 +530,7 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
     }
     this.router?.abort();
     const status = this.requestComplete ? 504 : 408; // Envoy's maybeRequestTimeoutCode
-    this.localReply({ status, body: 'downstream duration timeout', details: 'max_duration_timeout', flag: ResponseFlag.DurationTimeout });
+    this.localReply({ status, body: 'downstream duration timeout', details: 'max_duration_timeout', flag: ResponseFlag.DurationTimeout, grpcStatus: 4 /* DEADLINE_EXCEEDED */ });
   }
 
   // --- RouterDownstream: the response ---
@@ -500,7 +550,162 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
     if (route.includeAttemptCountInResponse) headers.set('x-envoy-attempt-count', String(attempts));
     route.applyResponseHeaders(headers, info, this.clusterName);
     this.runEncodeHeaders(status, headers, false);
+    this.state = State.Responding;
+    info.firstDownstreamTxByteMs = performance.now() - info.startMono;
+    this.writeResponseHead(head, status, headers);
+  }
 
+  abstract encodeData(chunk: Buffer): boolean;
+  abstract encodeComplete(trailers: HeaderMap | null): void;
+  abstract startTunnel(): void;
+  abstract tunnelDone(): void;
+  abstract pauseReading(): void;
+  abstract resumeReading(): void;
+  abstract beginBatch(): void;
+  abstract endBatch(): void;
+  /** Answers Expect: 100-continue. */
+  protected abstract sendContinue(): void;
+
+  protected runEncodeHeaders(status: number, headers: HeaderMap, endStream: boolean): void {
+    const filters = this.filters;
+    if (filters === null) return;
+    for (let i = filters.length - 1; i >= 0; i--) {
+      const f = filters[i];
+      if (f.encodeHeaders !== undefined) f.encodeHeaders(status, headers, endStream);
+    }
+  }
+
+  // --- endings ---
+
+  filterLocalReply(status: number, body: string, opts: LocalReplyOptions): void {
+    if (this.state === State.Done || this.responseStarted) return;
+    this.router?.abort();
+    this.router = null;
+    this.localReply({ status, body, details: opts.details, flag: opts.flag ?? ResponseFlag.None }, false, undefined, opts.headers);
+  }
+
+  /**
+   * Sends a local reply (before any response bytes went out) and completes the stream. A gRPC
+   * request gets it as a trailers-only response, as Envoy's sendLocalReply does: HTTP 200,
+   * content-type application/grpc, grpc-status mapped from the HTTP status, grpc-message the body.
+   */
+  localReply(
+    r: reply.LocalReply,
+    applyRouteHeaders = false,
+    location?: string,
+    extraHeaders?: ReadonlyArray<readonly [string, string]>,
+  ): void {
+    if (this.state === State.Done) return;
+    const info = this.info;
+    const headers = new HeaderMap();
+    let body = r.body;
+    let status = r.status;
+    if (location !== undefined) headers.add('location', location);
+    if (extraHeaders !== undefined) for (const [n, v] of extraHeaders) headers.add(n, v);
+    const grpc = isGrpcRequest(this.headers);
+    if (grpc) {
+      headers.add('content-type', 'application/grpc');
+      headers.add('grpc-status', String(r.grpcStatus ?? reply.httpToGrpcStatus(status)));
+      if (body.length > 0) headers.add('grpc-message', reply.percentEncodeGrpcMessage(body));
+      body = '';
+      status = 200;
+    } else if (body.length > 0) headers.add('content-type', 'text/plain');
+    headers.add('date', new Date().toUTCString());
+    const config = this.config;
+    if (config.serverName !== undefined) headers.add('server', config.serverName);
+    info.responseCode = status;
+    info.responseCodeDetails = r.details;
+    info.addFlag(r.flag);
+    if (applyRouteHeaders && this.route !== null) this.route.applyResponseHeaders(headers, info, this.clusterName);
+    info.responseHeaders = headers;
+    this.runEncodeHeaders(status, headers, true);
+    const keep = this.localReplyKeepsConnection(r);
+    const sendBody = this.method !== 'HEAD' && body.length > 0;
+    this.state = State.Responding;
+    this.writeLocalReply(status, headers, body, keep);
+    if (sendBody) info.bytesSent += Buffer.byteLength(body);
+    if (!keep) this.owner.draining = true;
+    this.complete(keep);
+  }
+
+  /**
+   * Headers already went out: all that can be done is to cut the stream. `local` marks a reset
+   * the proxy decided on (timeouts), as opposed to one it relays from upstream.
+   */
+  resetStream(flag: ResponseFlag, details: string, local = false): void {
+    if (this.state === State.Done) return;
+    this.info.addFlag(local ? flag | ResponseFlag.LocalReset : flag);
+    this.info.responseCodeDetails = details;
+    this.config.stats.downstream_rq_tx_reset.inc();
+    this.router?.abort();
+    this.complete(false);
+    this.resetDownstream();
+  }
+
+  addTimer(t: NodeJS.Timeout): void {
+    if (this.state === State.Done) {
+      clearTimeout(t);
+      return;
+    }
+    (this.timers ??= []).push(t);
+  }
+
+  protected complete(keepAlive: boolean): void {
+    if (this.state === State.Done) return;
+    this.state = State.Done;
+    if (this.durationTimer !== null) clearTimeout(this.durationTimer);
+    if (this.timers !== null) for (const t of this.timers) clearTimeout(t);
+    const filters = this.filters;
+    if (filters !== null) for (const f of filters) f.onDestroy?.();
+    const config = this.config;
+    const stats = config.stats;
+    const info = this.info;
+    if (this.countedActive) stats.downstream_rq_active.dec();
+    stats.downstream_rq_completed.inc();
+    if (info.responseCode > 0) stats.recordResponseClass(info.responseCode);
+    const duration = performance.now() - info.startMono;
+    info.durationMs = duration;
+    info.lastDownstreamTxByteMs = duration;
+    stats.downstream_rq_time.record(duration);
+    logStream(config, info);
+    this.owner.streamDone(this, keepAlive);
+  }
+}
+
+/** gRPC's content types: application/grpc and application/grpc+<codec> (Envoy's isGrpcRequestHeaders). */
+export function isGrpcRequest(headers: HeaderMap): boolean {
+  const ct = headers.get('content-type');
+  return ct !== undefined && ct.startsWith('application/grpc') && (ct.length === 16 || ct.charCodeAt(16) === 43 /* + */ || ct.charCodeAt(16) === 59 /* ; */);
+}
+
+/** An exchange on a downstream HTTP/1.1 connection: HTTP/1.1 framing written straight to the socket. */
+export class Http1ActiveStream extends ActiveStream {
+  protected readonly http2 = false;
+  private responseFraming = Framing.Length;
+  /** A response head waiting to leave together with the first body bytes. */
+  private pendingHead: string | null = null;
+
+  constructor(
+    private readonly conn: StreamConnection,
+    head: MessageHead,
+  ) {
+    super(conn, head);
+  }
+
+  protected pauseDownstream(): void {
+    this.conn.socket.pause();
+  }
+
+  protected resumeDownstream(): void {
+    const s = this.conn.socket;
+    if (s.isPaused()) s.resume();
+  }
+
+  protected sendContinue(): void {
+    this.conn.write(CONTINUE_100);
+  }
+
+  protected writeResponseHead(head: MessageHead, status: number, headers: HeaderMap): void {
     let upgrade: string | undefined;
     let contentLength = head.contentLength;
     if (head.upgrade && this.upgrade !== undefined) {
@@ -522,8 +727,6 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
     if (!this.requestComplete && upgrade === undefined) this.keepAlive = false;
     if (this.conn.draining) this.keepAlive = false;
     const text = encodeResponseHead(status, headers, this.responseFraming, contentLength, this.keepAlive, this.head.versionMinor, upgrade);
-    this.state = State.Responding;
-    info.firstDownstreamTxByteMs = performance.now() - info.startMono;
     // Usually the body arrives in the same upstream read: hold the head so that both leave in one
     // write (endBatch flushes it otherwise). One write instead of a writev of two is measurably cheaper.
     if (this.responseFraming === Framing.Length && contentLength > 0 && upgrade === undefined && this.method !== 'HEAD') {
@@ -612,102 +815,45 @@ export class ActiveStream implements RouterDownstream, RouteRequest, FilterHost 
     }
   }
 
-  private runEncodeHeaders(status: number, headers: HeaderMap, endStream: boolean): void {
-    const filters = this.filters;
-    if (filters === null) return;
-    for (let i = filters.length - 1; i >= 0; i--) {
-      const f = filters[i];
-      if (f.encodeHeaders !== undefined) f.encodeHeaders(status, headers, endStream);
-    }
-  }
-
-  // --- endings ---
-
-  filterLocalReply(status: number, body: string, opts: LocalReplyOptions): void {
-    if (this.state === State.Done || this.responseStarted) return;
-    this.router?.abort();
-    this.router = null;
-    this.localReply({ status, body, details: opts.details, flag: opts.flag ?? ResponseFlag.None }, false, undefined, opts.headers);
-  }
-
-  /** Sends a local reply (before any response bytes went out) and completes the stream. */
-  localReply(
-    r: reply.LocalReply,
-    applyRouteHeaders = false,
-    location?: string,
-    extraHeaders?: ReadonlyArray<readonly [string, string]>,
-  ): void {
-    if (this.state === State.Done) return;
-    const info = this.info;
-    const headers = new HeaderMap();
-    const body = r.body;
-    if (location !== undefined) headers.add('location', location);
-    if (extraHeaders !== undefined) for (const [n, v] of extraHeaders) headers.add(n, v);
-    if (body.length > 0) headers.add('content-type', 'text/plain');
-    headers.add('date', new Date().toUTCString());
-    const config = this.config;
-    if (config.serverName !== undefined) headers.add('server', config.serverName);
-    info.responseCode = r.status;
-    info.responseCodeDetails = r.details;
-    info.addFlag(r.flag);
-    if (applyRouteHeaders && this.route !== null) this.route.applyResponseHeaders(headers, info, this.clusterName);
-    info.responseHeaders = headers;
-    this.runEncodeHeaders(r.status, headers, true);
+  protected localReplyKeepsConnection(r: reply.LocalReply): boolean {
     // A request whose body was not read cannot be followed by another on this connection.
-    let keep = this.keepAlive && !this.conn.draining && (this.requestComplete || (this.head.contentLength <= 0 && !this.head.chunked));
-    if (r.flag === ResponseFlag.DownstreamProtocolError) keep = false;
-    const bodyBytes = Buffer.byteLength(body);
-    const text = encodeResponseHead(r.status, headers, Framing.Length, bodyBytes, keep, this.head.versionMinor, undefined);
-    const withBody = this.method !== 'HEAD' && bodyBytes > 0;
-    this.conn.write(withBody ? text + body : text);
-    if (withBody) info.bytesSent += bodyBytes;
-    this.state = State.Responding;
-    if (!keep) this.conn.draining = true;
-    this.complete(keep);
+    const keep = this.keepAlive && !this.conn.draining && (this.requestComplete || (this.head.contentLength <= 0 && !this.head.chunked));
+    return keep && r.flag !== ResponseFlag.DownstreamProtocolError;
   }
 
-  /**
-   * Headers already went out: all that can be done is to cut the connection. `local` marks a reset
-   * the proxy decided on (timeouts), as opposed to one it relays from upstream.
-   */
-  resetStream(flag: ResponseFlag, details: string, local = false): void {
-    if (this.state === State.Done) return;
-    this.info.addFlag(local ? flag | ResponseFlag.LocalReset : flag);
-    this.info.responseCodeDetails = details;
-    this.config.stats.downstream_rq_tx_reset.inc();
-    this.router?.abort();
+  protected writeLocalReply(status: number, headers: HeaderMap, body: string, keep: boolean): void {
+    const bodyBytes = Buffer.byteLength(body);
+    const text = encodeResponseHead(status, headers, Framing.Length, bodyBytes, keep, this.head.versionMinor, undefined);
+    this.conn.write(bodyBytes > 0 && this.method !== 'HEAD' ? text + body : text);
+  }
+
+  protected resetDownstream(): void {
     this.conn.draining = true;
-    this.complete(false);
     this.conn.socket.destroy();
   }
+}
 
-  addTimer(t: NodeJS.Timeout): void {
-    if (this.state === State.Done) {
-      clearTimeout(t);
-      return;
-    }
-    (this.timers ??= []).push(t);
-  }
-
-  private complete(keepAlive: boolean): void {
-    if (this.state === State.Done) return;
-    this.state = State.Done;
-    if (this.durationTimer !== null) clearTimeout(this.durationTimer);
-    if (this.timers !== null) for (const t of this.timers) clearTimeout(t);
-    const filters = this.filters;
-    if (filters !== null) for (const f of filters) f.onDestroy?.();
-    const config = this.config;
-    const stats = config.stats;
-    const info = this.info;
-    if (this.countedActive) stats.downstream_rq_active.dec();
-    stats.downstream_rq_completed.inc();
-    if (info.responseCode > 0) stats.recordResponseClass(info.responseCode);
-    const duration = performance.now() - info.startMono;
-    info.durationMs = duration;
-    info.lastDownstreamTxByteMs = duration;
-    stats.downstream_rq_time.record(duration);
-    logStream(config, info);
-    this.conn.streamDone(this, keepAlive);
+/** grpc-timeout: 1 to 8 digits and a unit (H, M, S, m, u, n), in ms (rounded up); undefined if absent or invalid. */
+export function parseGrpcTimeout(v: string | undefined): number | undefined {
+  if (v === undefined || v.length < 2 || v.length > 9) return undefined;
+  const digits = v.slice(0, -1);
+  if (!/^[0-9]+$/.test(digits)) return undefined;
+  const n = Number(digits);
+  switch (v.charCodeAt(v.length - 1)) {
+    case 72: // H
+      return n * 3_600_000;
+    case 77: // M
+      return n * 60_000;
+    case 83: // S
+      return n * 1000;
+    case 109: // m
+      return n;
+    case 117: // u
+      return Math.ceil(n / 1000);
+    case 110: // n
+      return Math.ceil(n / 1_000_000);
+    default:
+      return undefined;
   }
 }
 

@@ -3,7 +3,7 @@ import { HeaderMap } from '../../lib/headers';
 import { Http1Parser, ParserMode, type Http1ParseError, type MessageHead, type ParserHandler } from '../codec/http1/parser';
 import { encodeResponseHead, Framing } from '../codec/http1/encoder';
 import { StreamInfo } from '../stream-info';
-import { ActiveStream, type StreamConnection } from './active-stream';
+import { Http1ActiveStream, type ActiveStream, type StreamConnection } from './active-stream';
 import { fillConnectionInfo, logStream, type ConnectionAddresses } from './forwarding';
 import type { HcmConfig } from './hcm-config';
 import * as reply from './local-reply';
@@ -25,7 +25,7 @@ export interface ConnectionOwner {
 
 export class Http1ServerConnection implements ParserHandler, StreamConnection {
   private readonly parser: Http1Parser;
-  private stream: ActiveStream | null = null;
+  private stream: Http1ActiveStream | null = null;
   private closed = false;
   /** The next response closes the connection (drain, shutdown, or a protocol error). */
   draining = false;
@@ -93,6 +93,10 @@ export class Http1ServerConnection implements ParserHandler, StreamConnection {
     if (ms > 0 && this.drainTimer === null) this.drainTimer = setTimeout(() => this.socket.destroy(), ms);
   }
 
+  destroy(): void {
+    this.socket.destroy();
+  }
+
   close(local: boolean): void {
     if (this.closed || this.closing) return;
     this.closing = true;
@@ -123,7 +127,7 @@ export class Http1ServerConnection implements ParserHandler, StreamConnection {
       clearTimeout(this.headersTimer);
       this.headersTimer = null;
     }
-    const stream = new ActiveStream(this, head);
+    const stream = new Http1ActiveStream(this, head);
     this.stream = stream;
     stream.start();
   }

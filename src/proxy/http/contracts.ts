@@ -1,7 +1,7 @@
 import type { RouteEntry as MatchedRoute, RouteRequest } from '../route/types';
 import type { StreamInfo } from '../stream-info';
 import type { Counter, Gauge, Histogram } from '../telemetry/stats';
-import type { Http1ConnectionPool, PoolCluster } from '../upstream/conn-pool';
+import type { ConnectionPool, PoolCluster } from '../upstream/conn-pool';
 
 /**
  * What the HTTP connection manager needs from the layers it drives (routes, clusters, access logs).
@@ -56,8 +56,8 @@ export interface UpstreamCluster extends PoolCluster {
   readonly stats: ClusterStatsView;
   /** Picks a host (and charges upstream_cx_none_healthy when there is none). */
   chooseHost(ctx: { hashKey?: number }): UpstreamHost | null;
-  /** The host's HTTP/1.1 connection pool, created on first use. */
-  poolFor(host: UpstreamHost): Http1ConnectionPool;
+  /** The host's connection pool (HTTP/1.1 or HTTP/2 by the cluster's protocol options), created on first use. */
+  poolFor(host: UpstreamHost): ConnectionPool;
   /** The max_requests circuit breaker. */
   canSendRequest(): boolean;
   requestStarted(): void;

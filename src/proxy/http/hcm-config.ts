@@ -1,6 +1,8 @@
 import type { Counter, Gauge, Histogram, StatsStore } from '../telemetry/stats';
 import type { AccessLogSink, ClusterLookup, MatchedRoute, RouteMatcher } from './contracts';
 import type { HttpFilterFactory } from './filter';
+import type { Http2Options } from '../codec/http2/options';
+import { Http2CodecStats } from '../codec/http2/stats';
 
 /** The compiled, immutable form of one envoy.filters.network.http_connection_manager. */
 export interface HcmConfig {
@@ -41,6 +43,10 @@ export interface HcmConfig {
   readonly acceptHttp10: boolean;
   /** Authority for HTTP/1.0 requests without Host. */
   readonly defaultHostForHttp10: string;
+  /** codec_type: AUTO picks HTTP/2 on ALPN "h2" or the HTTP/2 connection preface, else HTTP/1.1. */
+  readonly codecType: 'AUTO' | 'HTTP1' | 'HTTP2';
+  /** http2_protocol_options for downstream HTTP/2 connections. */
+  readonly http2: Http2Options;
 }
 
 /** Envoy's http.<stat_prefix>.* stats, created once per connection manager. */
@@ -49,6 +55,9 @@ export class HcmStats {
   readonly downstream_cx_active: Gauge;
   readonly downstream_cx_http1_total: Counter;
   readonly downstream_cx_http1_active: Gauge;
+  readonly downstream_cx_http2_total: Counter;
+  readonly downstream_cx_http2_active: Gauge;
+  readonly downstream_rq_http2_total: Counter;
   readonly downstream_cx_destroy: Counter;
   readonly downstream_cx_destroy_remote: Counter;
   readonly downstream_cx_destroy_local: Counter;
@@ -87,8 +96,11 @@ export class HcmStats {
   readonly no_route: Counter;
   readonly no_cluster: Counter;
   readonly rq_total: Counter;
+  /** The downstream HTTP/2 codec's stats (root scope "http2.", as in Envoy). */
+  readonly http2: Http2CodecStats;
 
   constructor(store: StatsStore, prefix: string) {
+    this.http2 = new Http2CodecStats(store, '');
     const p = `http.${prefix}.`;
     const c = (n: string): Counter => store.counter(p + n);
     const g = (n: string): Gauge => store.gauge(p + n);
@@ -96,6 +108,9 @@ export class HcmStats {
     this.downstream_cx_active = g('downstream_cx_active');
     this.downstream_cx_http1_total = c('downstream_cx_http1_total');
     this.downstream_cx_http1_active = g('downstream_cx_http1_active');
+    this.downstream_cx_http2_total = c('downstream_cx_http2_total');
+    this.downstream_cx_http2_active = g('downstream_cx_http2_active');
+    this.downstream_rq_http2_total = c('downstream_rq_http2_total');
     this.downstream_cx_destroy = c('downstream_cx_destroy');
     this.downstream_cx_destroy_remote = c('downstream_cx_destroy_remote');
     this.downstream_cx_destroy_local = c('downstream_cx_destroy_local');

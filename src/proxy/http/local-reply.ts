@@ -10,6 +10,47 @@ export interface LocalReply {
   /** %RESPONSE_CODE_DETAILS% */
   details: string;
   flag: ResponseFlag;
+  /** grpc-status for a gRPC request when it is not the one mapped from `status`. */
+  grpcStatus?: number;
+}
+
+/** Envoy's Grpc::Utility::httpToGrpcStatus: the grpc-status of a local reply to a gRPC request. */
+export function httpToGrpcStatus(status: number): number {
+  switch (status) {
+    case 400:
+      return 13; // INTERNAL
+    case 401:
+      return 16; // UNAUTHENTICATED
+    case 403:
+      return 7; // PERMISSION_DENIED
+    case 404:
+      return 12; // UNIMPLEMENTED
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14; // UNAVAILABLE
+    default:
+      return 2; // UNKNOWN
+  }
+}
+
+/** grpc-message is percent-encoded (gRPC over HTTP/2 spec): bytes outside 0x20–0x7E and '%'. */
+export function percentEncodeGrpcMessage(message: string): string {
+  let plain = true;
+  for (let i = 0; i < message.length; i++) {
+    const c = message.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x25) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return message;
+  let out = '';
+  for (const byte of Buffer.from(message, 'utf8')) {
+    out += byte < 0x20 || byte > 0x7e || byte === 0x25 ? '%' + byte.toString(16).toUpperCase().padStart(2, '0') : String.fromCharCode(byte);
+  }
+  return out;
 }
 
 export const NO_ROUTE: LocalReply = { status: 404, body: '', details: 'route_not_found', flag: ResponseFlag.NoRouteFound };

@@ -4,7 +4,7 @@ import { chunkHeader, encodeLastChunk, encodeRequestHead, Framing } from '../cod
 import { backoffMs, NO_RETRY, policyForRequest, ResetKind, shouldRetryReset, shouldRetryResponse, type RetryPolicy } from '../route/retry-policy';
 import { shadowAuthority } from '../route/mirror-policy';
 import { ResponseFlag, type StreamInfo } from '../stream-info';
-import { PoolFailure } from '../upstream/conn-pool';
+import { PoolFailure, ResetReason } from '../upstream/conn-pool';
 import type { MatchedRoute, UpstreamCluster, UpstreamHost } from './contracts';
 import type { HcmConfig } from './hcm-config';
 import * as reply from './local-reply';
@@ -128,7 +128,7 @@ export class Router implements UpstreamRequestOwner {
   onRequestData(chunk: Buffer): void {
     if (this.phase === Phase.Tunnel) {
       const c = this.attempt?.conn;
-      if (c != null && !c.write(chunk)) this.down.pauseReading();
+      if (c != null && !c.sendTunnelData(chunk)) this.down.pauseReading();
       return;
     }
     if (this.phase === Phase.Done) return;
@@ -148,7 +148,8 @@ export class Router implements UpstreamRequestOwner {
       this.body = null;
     }
     if (this.shadows !== null) for (const s of this.shadows) s.data(chunk);
-    if (this.phase !== Phase.Attempting) return;
+    // The body keeps flowing after the response started (bidirectional streaming).
+    if (this.phase !== Phase.Attempting && this.phase !== Phase.Responding) return;
     const c = this.attempt?.conn;
     if (this.headWritten && c != null) {
       if (!this.writeBody(chunk)) this.down.pauseReading();
@@ -221,42 +222,33 @@ export class Router implements UpstreamRequestOwner {
     if (this.attemptHost !== null) this.cluster.reportConnectSuccess(this.attemptHost);
     if (this.attempts === 1) info.firstUpstreamTxByteMs = performance.now() - info.startMono;
     if (this.route.includeRequestAttemptCount) down.headers.set('x-envoy-attempt-count', String(this.attempts));
-    const framing = this.chunked ? Framing.Chunked : Framing.Length;
-    const head = encodeRequestHead(down.method, down.path, down.authority, down.headers, framing, this.contentLength, down.upgrade);
     this.headWritten = true;
     const replay = this.body !== null ? this.body.chunks : this.pendingChunks;
     this.pendingChunks = null;
     this.pendingBytes = 0;
+    const noBody = this.requestComplete && (replay === null || replay.length === 0) && this.requestTrailers === null;
     if (replay === null || replay.length === 0) {
-      c.write(head);
+      c.sendHead(down.method, down.path, down.authority, down.headers, this.chunked, this.contentLength, down.upgrade, noBody);
     } else {
-      c.socket.cork();
-      c.write(head);
-      for (const chunk of replay) this.writeBody(chunk);
-      c.socket.uncork();
+      c.cork();
+      c.sendHead(down.method, down.path, down.authority, down.headers, this.chunked, this.contentLength, down.upgrade, false);
+      for (const chunk of replay) c.sendBody(chunk);
+      c.uncork();
       down.resumeReading();
     }
     if (this.requestComplete) this.finishUpstreamRequest();
   }
 
   private writeBody(chunk: Buffer): boolean {
-    const c = this.attempt!.conn!;
-    if (!this.chunked) return c.write(chunk);
-    c.socket.cork();
-    c.write(chunkHeader(chunk.length));
-    c.write(chunk);
-    const ok = c.write('\r\n');
-    c.socket.uncork();
-    return ok;
+    return this.attempt!.conn!.sendBody(chunk);
   }
 
   private finishUpstreamRequest(): void {
     const c = this.attempt?.conn;
     if (c == null) return;
-    if (this.chunked) c.write(encodeLastChunk(this.requestTrailers));
     const info = this.down.info;
     info.lastUpstreamTxByteMs = performance.now() - info.startMono;
-    if (this.down.upgrade === undefined) c.requestComplete();
+    c.sendEnd(this.requestTrailers, this.down.upgrade === undefined);
     const perTry = this.policy.perTryTimeoutMs;
     if (perTry > 0 && this.perTryTimer === null) this.perTryTimer = setTimeout(onPerTryTimeout, perTry, this);
   }
@@ -357,7 +349,7 @@ export class Router implements UpstreamRequestOwner {
     this.down.encodeComplete(trailers);
   }
 
-  onUpstreamReset(detail: string, protocolError: boolean): void {
+  onUpstreamReset(detail: string, reason: ResetReason): void {
     if (this.phase === Phase.Done || this.phase === Phase.BackingOff) return;
     if (this.phase === Phase.Tunnel) {
       this.finishTunnel();
@@ -368,22 +360,22 @@ export class Router implements UpstreamRequestOwner {
     const host = this.attemptHost;
     if (host !== null) cluster.reportHttpStatus(host, 503);
     this.endAttempt(503);
-    const flag = protocolError ? ResponseFlag.UpstreamProtocolError : ResponseFlag.UpstreamConnectionTermination;
+    const protocolError = reason === ResetReason.ProtocolError;
+    // Envoy's flags: UPE for protocol errors, UR for a stream reset by the upstream, UC for a lost connection.
+    const flag = protocolError
+      ? ResponseFlag.UpstreamProtocolError
+      : reason === ResetReason.ConnectionTermination
+        ? ResponseFlag.UpstreamConnectionTermination
+        : ResponseFlag.UpstreamRemoteReset;
     if (this.phase === Phase.Responding) {
       this.finish();
       this.down.resetStream(flag, 'upstream_reset_after_response_started{' + detail.replace(/ /g, '_') + '}');
       return;
     }
-    if (this.maybeRetry(ResetKind.Reset)) return;
+    if (this.maybeRetry(reason === ResetReason.RemoteRefusedStream ? ResetKind.Refused : ResetKind.Reset)) return;
     this.down.info.upstreamTransportFailureReason = detail;
-    this.fail(
-      reply.upstreamReset(
-        protocolError ? 'protocol error' : 'connection termination',
-        flag,
-        `upstream_reset_before_response_started{${protocolError ? 'protocol_error' : 'connection_termination'}}`,
-        protocolError ? 502 : 503,
-      ),
-    );
+    const text = RESET_TEXT[reason];
+    this.fail(reply.upstreamReset(text, flag, `upstream_reset_before_response_started{${text.replace(/ /g, '_')}}`, protocolError ? 502 : 503));
   }
 
   onRouteTimeout(): void {
@@ -596,7 +588,11 @@ export class Router implements UpstreamRequestOwner {
  */
 class Shadow implements UpstreamRequestOwner {
   private readonly upstream: UpstreamRequest;
-  private readonly head: string;
+  private readonly method: string;
+  private readonly path: string;
+  private readonly authority: string;
+  private readonly headers: HeaderMap;
+  private readonly contentLength: number;
   private readonly body: BodyBuffer;
   private readonly bufferLimit: number;
   private connected = false;
@@ -621,8 +617,12 @@ class Shadow implements UpstreamRequestOwner {
     private readonly timeoutMs: number,
   ) {
     this.chunked = upstreamChunked(down);
-    const framing = this.chunked ? Framing.Chunked : Framing.Length;
-    this.head = encodeRequestHead(down.method, down.path, authority, down.headers, framing, upstreamContentLength(down), undefined);
+    this.method = down.method;
+    this.path = down.path;
+    this.authority = authority;
+    // A snapshot: the main request's headers change per attempt.
+    this.headers = down.headers.clone();
+    this.contentLength = upstreamContentLength(down);
     this.bufferLimit = down.config.bufferLimitBytes;
     this.body = new BodyBuffer(this.bufferLimit);
     cluster.requestStarted();
@@ -677,24 +677,20 @@ class Shadow implements UpstreamRequestOwner {
   private write(chunk: Buffer): void {
     const c = this.upstream.conn;
     if (c === null) return;
-    if (this.chunked) {
-      c.write(chunkHeader(chunk.length));
-      c.write(chunk);
-      c.write('\r\n');
-    } else c.write(chunk);
+    c.sendBody(chunk);
   }
 
   private end(): void {
     const c = this.upstream.conn;
     if (c === null) return;
-    if (this.chunked) c.write(encodeLastChunk(this.trailers));
-    c.requestComplete();
+    c.sendEnd(this.trailers, true);
   }
 
   onUpstreamConnected(): void {
     if (this.finished) return;
     this.connected = true;
-    this.upstream.conn!.write(this.head);
+    const noBody = this.complete_ && this.body.chunks.length === 0 && this.trailers === null;
+    this.upstream.conn!.sendHead(this.method, this.path, this.authority, this.headers, this.chunked, this.contentLength, undefined, noBody);
     for (const chunk of this.body.chunks) this.write(chunk);
     this.body.chunks = [];
     if (this.complete_) this.end();
@@ -759,6 +755,14 @@ function onPerTryTimeout(r: Router): void {
 function onBackoffDone(r: Router): void {
   r.onBackoffDone();
 }
+
+/** Envoy's reset reason strings (Http::Utility::resetReasonToString). */
+const RESET_TEXT: Record<ResetReason, string> = {
+  [ResetReason.ConnectionTermination]: 'connection termination',
+  [ResetReason.ProtocolError]: 'protocol error',
+  [ResetReason.RemoteReset]: 'remote reset',
+  [ResetReason.RemoteRefusedStream]: 'remote refused stream reset',
+};
 
 const NO_HASH: { hashKey?: number } = {};
 const EMPTY_HEADERS = new HeaderMap();

@@ -1,6 +1,6 @@
 import type { HeaderMap } from '../../lib/headers';
 import type { MessageHead } from '../codec/http1/parser';
-import type { PoolFailure, PendingRequest, UpstreamConnection, UpstreamStreamHandler } from '../upstream/conn-pool';
+import type { PoolFailure, PendingRequest, ResetReason, UpstreamStream, UpstreamStreamHandler } from '../upstream/conn-pool';
 import type { UpstreamCluster, UpstreamHost } from './contracts';
 
 /** The downstream side of one upstream exchange: the connection manager's active stream. */
@@ -10,7 +10,7 @@ export interface UpstreamRequestOwner {
   onUpstreamHeaders(head: MessageHead): void;
   onUpstreamData(chunk: Buffer): void;
   onUpstreamComplete(trailers: HeaderMap | null): void;
-  onUpstreamReset(detail: string, protocolError: boolean): void;
+  onUpstreamReset(detail: string, reason: ResetReason): void;
   onUpstreamDrain(): void;
   beginBatch(): void;
   endBatch(): void;
@@ -22,7 +22,7 @@ export interface UpstreamRequestOwner {
  * UpstreamRequest; this object never outlives its attempt.
  */
 export class UpstreamRequest implements UpstreamStreamHandler {
-  conn: UpstreamConnection | null = null;
+  conn: UpstreamStream | null = null;
   private pendingRequest: PendingRequest | null = null;
   private finished = false;
 
@@ -51,7 +51,7 @@ export class UpstreamRequest implements UpstreamStreamHandler {
     }
   }
 
-  onPoolReady(conn: UpstreamConnection): void {
+  onPoolReady(conn: UpstreamStream): void {
     this.pendingRequest = null;
     this.conn = conn;
     this.owner.onUpstreamConnected();
@@ -76,11 +76,11 @@ export class UpstreamRequest implements UpstreamStreamHandler {
     this.owner.onUpstreamComplete(trailers);
   }
 
-  onUpstreamReset(detail: string, protocolError: boolean): void {
+  onUpstreamReset(detail: string, reason: ResetReason): void {
     this.conn = null;
     if (this.finished) return;
     this.finished = true;
-    this.owner.onUpstreamReset(detail, protocolError);
+    this.owner.onUpstreamReset(detail, reason);
   }
 
   onUpstreamDrain(): void {

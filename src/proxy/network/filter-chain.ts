@@ -1,8 +1,9 @@
 import type * as net from 'node:net';
+import { selectHttpCodec, type HttpConnectionLike } from '../http/codec-select';
 import { joinPath, rejectUnsupported, type ConfigIssue } from '../../lib/config-error';
 import type { StatsStore } from '../telemetry/stats';
 import type { AccessLogSink, ClusterLookup, RouteMatcher } from '../http/contracts';
-import { Http1ServerConnection, type DownstreamConnectionInfo } from '../http/connection-manager';
+import type { DownstreamConnectionInfo } from '../http/connection-manager';
 import type { HcmConfig } from '../http/hcm-config';
 import type { ListenerConnection, NetworkFilterChain } from '../listener/listener';
 import { isObject, readObject, type Decoded } from '../../lib/decoded-read';
@@ -71,12 +72,12 @@ export function compileNetworkFilters(
 }
 
 class HttpConnectionHandle implements ListenerConnection {
-  constructor(readonly conn: Http1ServerConnection) {}
+  constructor(readonly conn: HttpConnectionLike) {}
   drain(): void {
     this.conn.drain();
   }
   close(): void {
-    this.conn.socket.destroy();
+    this.conn.destroy();
   }
 }
 
@@ -109,8 +110,7 @@ class CompiledNetworkChain implements NetworkFilterChain {
     };
     const t = this.terminal;
     if (t.kind === 'http') {
-      const conn = new Http1ServerConnection(socket, t.config, info, { onConnectionClosed: done });
-      return new HttpConnectionHandle(conn);
+      return new HttpConnectionHandle(selectHttpCodec(socket, t.config, info, done));
     }
     return new TcpProxySession(socket, t.config, info, done);
   }

@@ -3,6 +3,7 @@ import type { StatsStore } from '../telemetry/stats';
 import type { AccessLogSink, ClusterLookup, RouteMatcher } from '../http/contracts';
 import { HcmStats, type HcmConfig } from '../http/hcm-config';
 import { compileHttpFilters } from './http-filters';
+import { compileHttp2Options, defaultHttp2Options } from '../codec/http2/options';
 import { isObject, readArray, readBool, readEnum, readNumber, readObject, readString, type Decoded } from '../../lib/decoded-read';
 
 /** envoy.filters.network.http_connection_manager: compiles the decoded config into an HcmConfig. */
@@ -31,6 +32,7 @@ const SUPPORTED = [
   'drain_timeout',
   'delayed_close_timeout',
   'upgrade_configs',
+  'http2_protocol_options',
 ];
 
 const DEFAULT_SERVER_NAME = 'envoy';
@@ -60,8 +62,12 @@ export function compileHttpConnectionManager(cfg: Decoded, path: string, issues:
   rejectUnsupported(cfg, path, SUPPORTED, issues);
   const statPrefix = readString(cfg, 'stat_prefix', path, issues) ?? '';
   if (statPrefix === '') issues.push({ path: joinPath(path, 'stat_prefix'), message: 'stat_prefix is required' });
-  const codec = readEnum(cfg, 'codec_type', path, issues, ['AUTO', 'HTTP1'] as const, ['HTTP2', 'HTTP3']);
-  void codec;
+  const codecType = readEnum(cfg, 'codec_type', path, issues, ['AUTO', 'HTTP1', 'HTTP2'] as const, ['HTTP3']) ?? 'AUTO';
+  const h2cfg = readObject(cfg, 'http2_protocol_options', path, issues);
+  const http2 =
+    h2cfg === undefined
+      ? defaultHttp2Options(deps.bufferLimitBytes)
+      : compileHttp2Options(h2cfg, joinPath(path, 'http2_protocol_options'), issues, deps.bufferLimitBytes);
 
   let routes: RouteMatcher | undefined;
   const rc = readObject(cfg, 'route_config', path, issues);
@@ -146,6 +152,8 @@ export function compileHttpConnectionManager(cfg: Decoded, path: string, issues:
     maxStreamDurationMs: readNumber(common, 'max_stream_duration', cp, issues, { min: 0 }) ?? 0,
     acceptHttp10: readBool(h1, 'accept_http_10', h1p, issues) ?? false,
     defaultHostForHttp10: readString(h1, 'default_host_for_http_10', h1p, issues) ?? '',
+    codecType,
+    http2,
   };
   if (config.requestTimeoutMs > 0) {
     issues.push({ path: joinPath(path, 'request_timeout'), message: 'field is not implemented by Weft yet' });

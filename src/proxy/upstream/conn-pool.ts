@@ -1,7 +1,10 @@
 import type * as net from 'node:net';
-import type { UpstreamTransport } from './transport-socket';
 import type { HeaderMap } from '../../lib/headers';
 import { Http1Parser, ParserMode, type Http1ParseError, type MessageHead, type ParserHandler } from '../codec/http1/parser';
+import { chunkHeader, encodeLastChunk, encodeRequestHead, Framing } from '../codec/http1/encoder';
+import type { Http2Options } from '../codec/http2/options';
+import type { Http2CodecStats } from '../codec/http2/stats';
+import type { UpstreamTransport } from './transport-socket';
 
 /**
  * HTTP/1.1 upstream connection pool, one per host: idle connections are reused LIFO (the warmest
@@ -22,8 +25,60 @@ export interface PoolCluster {
   readonly maxResponseHeaderCount: number;
   readonly poolStats: PoolStats;
   readonly limits: PoolLimits;
-  /** The cluster's transport_socket (plaintext or TLS). */
+  /** How connections are opened: the cluster's transport_socket (TLS) or plaintext. */
   readonly transport: UpstreamTransport;
+  /** The upstream protocol from the cluster's HttpProtocolOptions. */
+  readonly protocol: 'http1' | 'http2' | 'auto';
+  /** explicit_http_config.http2_protocol_options (or auto_config's). */
+  readonly http2Options: Http2Options;
+  /** cluster.<name>.http2.* */
+  readonly http2Stats: Http2CodecStats;
+}
+
+/** A host's connection pool, whatever its protocol. */
+export interface ConnectionPool {
+  /**
+   * Asks for a stream. Calls handler.onPoolReady synchronously when one can start at once (and
+   * returns null); otherwise returns the pending request, or calls onPoolFailure(Overflow).
+   */
+  newStream(handler: UpstreamStreamHandler): PendingRequest | null;
+  drain(): void;
+  close(): void;
+}
+
+/** Why an upstream stream ended before its response did (Envoy's StreamResetReason). */
+export const enum ResetReason {
+  ConnectionTermination,
+  ProtocolError,
+  /** The upstream reset the stream (HTTP/2 RST_STREAM). */
+  RemoteReset,
+  /** REFUSED_STREAM, or above a GOAWAY's last stream id: never processed, safe to retry. */
+  RemoteRefusedStream,
+}
+
+/**
+ * One request's stream towards an upstream, as the router drives it: the HTTP/1.1 connection
+ * frames it on the socket, the HTTP/2 stream hands it to nghttp2.
+ */
+export interface UpstreamStream {
+  /** Sends the request head; `endStream` when the request is complete without body. */
+  sendHead(method: string, path: string, authority: string, headers: HeaderMap, chunked: boolean, contentLength: number, upgrade: string | undefined, endStream: boolean): void;
+  /** Sends body bytes; false when the caller should wait for onUpstreamDrain. */
+  sendBody(chunk: Buffer): boolean;
+  /** Ends the request (with trailers where the protocol carries them); `complete`: not a tunnel. */
+  sendEnd(trailers: HeaderMap | null, complete: boolean): void;
+  /** Raw bytes of an upgraded (tunnel) exchange. */
+  sendTunnelData(chunk: Buffer): boolean;
+  cork(): void;
+  uncork(): void;
+  readonly writableLength: number;
+  pauseReading(): void;
+  resumeReading(): void;
+  startTunnel(): void;
+  /** Half-closes the write side (a tunnel's downstream ended). */
+  endWrite(): void;
+  /** The stream gives up mid-exchange. */
+  reset(): void;
 }
 
 /** The cluster's circuit breaker counters for connections and pending requests. */
@@ -42,6 +97,8 @@ export interface PoolLimits {
 /** Counters the pool maintains, named after Envoy's cluster stats. */
 export interface PoolStats {
   upstream_cx_total: { inc(): void };
+  upstream_cx_http1_total: { inc(): void };
+  upstream_cx_http2_total: { inc(): void };
   upstream_cx_active: { inc(): void; dec(): void };
   upstream_cx_connect_fail: { inc(): void };
   upstream_cx_connect_timeout: { inc(): void };
@@ -75,13 +132,13 @@ export const enum PoolFailure {
 
 /** The user of one upstream exchange: the router's upstream request. */
 export interface UpstreamStreamHandler {
-  onPoolReady(conn: UpstreamConnection): void;
+  onPoolReady(conn: UpstreamStream): void;
   onPoolFailure(reason: PoolFailure, detail: string): void;
   onResponseHead(head: MessageHead): void;
   onResponseBody(chunk: Buffer): void;
   onResponseComplete(trailers: HeaderMap | null): void;
   /** The connection failed or closed while this exchange was on it. */
-  onUpstreamReset(detail: string, protocolError: boolean): void;
+  onUpstreamReset(detail: string, reason: ResetReason): void;
   /** The upstream socket drained after a write returned false. */
   onUpstreamDrain(): void;
   /** Brackets the events of one upstream read, so the client gets them in one write. */
@@ -98,7 +155,7 @@ export interface PendingRequest {
 
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
-export class UpstreamConnection implements ParserHandler {
+export class UpstreamConnection implements ParserHandler, UpstreamStream {
   readonly socket: net.Socket;
   private readonly parser: Http1Parser;
   stream: UpstreamStreamHandler | null = null;
@@ -110,6 +167,8 @@ export class UpstreamConnection implements ParserHandler {
   private connected = false;
   private closed = false;
   private connectTimer: NodeJS.Timeout | null = null;
+  /** The current request's body goes chunked. */
+  private chunked = false;
   lastUsed = 0;
   /** Whether the last write left data in the socket's buffer past the limit. */
 
@@ -125,13 +184,15 @@ export class UpstreamConnection implements ParserHandler {
     // Reads land in one shared buffer and are parsed before the next read: no allocation and no
     // Readable-stream machinery per read. Whatever outlives the read is copied (parser.pending,
     // bodies that cannot be written at once).
-    const socket = cluster.transport.connect({
+    const transport = cluster.transport;
+    const socket = transport.connect({
       host: host.address,
       port: host.port,
+      alpn: transport.secure ? HTTP1_ALPN : undefined,
       onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => this.onRead(n, buf) },
     });
     this.socket = socket;
-    socket.on(cluster.transport.readyEvent, () => this.onConnect());
+    socket.on(transport.readyEvent, () => this.onConnect());
 
     socket.on('end', () => this.onEnd());
     socket.on('error', (e: Error) => this.onError(e));
@@ -157,6 +218,39 @@ export class UpstreamConnection implements ParserHandler {
     this.requestsServed++;
     this.parser.expectNoBody(stream.expectsNoBody);
     this.parser.resume();
+  }
+
+  sendHead(method: string, path: string, authority: string, headers: HeaderMap, chunked: boolean, contentLength: number, upgrade: string | undefined): void {
+    this.chunked = chunked;
+    this.write(encodeRequestHead(method, path, authority, headers, chunked ? Framing.Chunked : Framing.Length, contentLength, upgrade));
+  }
+
+  sendBody(chunk: Buffer): boolean {
+    if (!this.chunked) return this.write(chunk);
+    const socket = this.socket;
+    socket.cork();
+    this.write(chunkHeader(chunk.length));
+    this.write(chunk);
+    const ok = this.write('\r\n');
+    socket.uncork();
+    return ok;
+  }
+
+  sendEnd(trailers: HeaderMap | null, complete: boolean): void {
+    if (this.chunked) this.write(encodeLastChunk(trailers));
+    if (complete) this.requestComplete();
+  }
+
+  sendTunnelData(chunk: Buffer): boolean {
+    return this.write(chunk);
+  }
+
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
   }
 
   /** Writes request bytes; returns false when the caller should wait for onUpstreamDrain. */
@@ -250,7 +344,7 @@ export class UpstreamConnection implements ParserHandler {
     const stream = this.stream;
     this.stream = null;
     this.destroy(true);
-    stream?.onUpstreamReset('protocol error: ' + err.message, true);
+    stream?.onUpstreamReset('protocol error: ' + err.message, ResetReason.ProtocolError);
   }
 
   private exchangeDone(): void {
@@ -349,7 +443,7 @@ export class UpstreamConnection implements ParserHandler {
     this.pool.onClosed(this);
     const stream = this.stream;
     this.stream = null;
-    if (stream !== null && !this.responseDone) stream.onUpstreamReset('connection termination', false);
+    if (stream !== null && !this.responseDone) stream.onUpstreamReset('connection termination', ResetReason.ConnectionTermination);
   }
 }
 
@@ -363,7 +457,9 @@ class PendingEntry implements PendingRequest {
   }
 }
 
-export class Http1ConnectionPool {
+const HTTP1_ALPN: readonly string[] = ['http/1.1'];
+
+export class Http1ConnectionPool implements ConnectionPool {
   private readonly idle: UpstreamConnection[] = [];
   private readonly connecting = new Set<UpstreamConnection>();
   private readonly busy = new Set<UpstreamConnection>();
@@ -519,6 +615,7 @@ export class Http1ConnectionPool {
     this.host.activeConnections++;
     this.host.cx_total++;
     this.cluster.poolStats.upstream_cx_total.inc();
+    this.cluster.poolStats.upstream_cx_http1_total.inc();
     this.cluster.poolStats.upstream_cx_active.inc();
   }
 

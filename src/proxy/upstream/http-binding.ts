@@ -2,7 +2,11 @@ import type { UpstreamTransport } from './transport-socket';
 import type { ClusterStatsView, UpstreamCluster, UpstreamHost } from '../http/contracts';
 import type { Cluster } from './cluster';
 import type { Host } from './host';
-import { Http1ConnectionPool, type PoolLimits, type PoolStats } from './conn-pool';
+import { Http1ConnectionPool, type ConnectionPool, type PoolLimits, type PoolStats } from './conn-pool';
+import { Http2ConnectionPool } from './h2-pool';
+import { AlpnConnectionPool } from './alpn-pool';
+import type { Http2Options } from '../codec/http2/options';
+import { Http2CodecStats } from '../codec/http2/stats';
 import { OutlierResult } from './outlier/host-monitor';
 
 /**
@@ -21,6 +25,9 @@ export class HttpClusterBinding implements UpstreamCluster, PoolLimits {
   readonly poolStats: PoolStats;
   readonly limits: PoolLimits = this;
   readonly transport: UpstreamTransport;
+  readonly protocol: 'http1' | 'http2' | 'auto';
+  readonly http2Options: Http2Options;
+  readonly http2Stats: Http2CodecStats;
 
   constructor(readonly cluster: Cluster) {
     this.name = cluster.name;
@@ -34,20 +41,35 @@ export class HttpClusterBinding implements UpstreamCluster, PoolLimits {
     this.stats = cluster.stats;
     this.poolStats = cluster.stats;
     this.transport = cluster.transport;
+    this.protocol = http.protocol;
+    this.http2Options = http.http2;
+    this.http2Stats = new Http2CodecStats(cluster.stats, '');
   }
 
   chooseHost(ctx: { hashKey?: number }): UpstreamHost | null {
     return this.cluster.chooseHost(ctx);
   }
 
-  poolFor(host: UpstreamHost): Http1ConnectionPool {
+  poolFor(host: UpstreamHost): ConnectionPool {
     const h = host as Host;
-    let pool = h.pool as Http1ConnectionPool | null;
+    let pool = h.pool as ConnectionPool | null;
     if (pool === null) {
-      pool = new Http1ConnectionPool(this, h);
+      pool = this.newPool(h);
       h.pool = pool;
     }
     return pool;
+  }
+
+  private newPool(h: Host): ConnectionPool {
+    switch (this.protocol) {
+      case 'http1':
+        return new Http1ConnectionPool(this, h);
+      case 'http2':
+        return new Http2ConnectionPool(this, h);
+      case 'auto':
+        // ALPN needs TLS; over plaintext there is nothing to negotiate and HTTP/1.1 is used.
+        return this.transport?.secure === true ? new AlpnConnectionPool(this, h) : new Http1ConnectionPool(this, h);
+    }
   }
 
   canSendRequest(): boolean {

@@ -1,17 +1,23 @@
 /**
  * Upstream HTTP options: `typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]`
  * and the deprecated cluster-level common_http_protocol_options / http_protocol_options /
- * max_requests_per_connection. Only HTTP/1.1 upstreams exist today.
+ * max_requests_per_connection. The upstream protocol is HTTP/1.1 (default), HTTP/2
+ * (explicit_http_config.http2_protocol_options) or chosen by ALPN (auto_config).
  */
 import { ConfigIssue, joinPath, rejectUnsupported } from '../../lib/config-error';
 import { Decoded, isObject, readNumber, readObject } from '../../lib/decoded-read';
+import { compileHttp2Options, defaultHttp2Options, type Http2Options } from '../codec/http2/options';
+
+/** Envoy's default per_connection_buffer_limit_bytes, which sizes the default HTTP/2 windows. */
+const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
 
 export const HTTP_PROTOCOL_OPTIONS_NAME = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 const HTTP_PROTOCOL_OPTIONS_TYPE = 'type.googleapis.com/' + HTTP_PROTOCOL_OPTIONS_NAME;
 
 export interface UpstreamHttpOptions {
-  /** Upstream protocol; only 'http1' today. */
-  readonly protocol: 'http1';
+  /** Upstream protocol: HTTP/1.1, HTTP/2, or by ALPN ('auto': HTTP/2 if the TLS peer offers h2). */
+  readonly protocol: 'http1' | 'http2' | 'auto';
+  readonly http2: Http2Options;
   /** Close an upstream connection idle this long (ms); default 1 h; 0 disables. */
   readonly idleTimeoutMs: number;
   /** Close a connection this long after it was opened (ms), draining it first; undefined = no limit. */
@@ -28,6 +34,7 @@ export interface UpstreamHttpOptions {
 
 export const DEFAULT_HTTP_OPTIONS: UpstreamHttpOptions = {
   protocol: 'http1',
+  http2: defaultHttp2Options(DEFAULT_BUFFER_LIMIT),
   idleTimeoutMs: 3600_000,
   maxConnectionDurationMs: undefined,
   maxStreamDurationMs: undefined,
@@ -66,9 +73,6 @@ function applyHttp1(o: Decoded, path: string, issues: ConfigIssue[]): void {
   rejectUnsupported(o, path, [], issues);
 }
 
-function http2Issue(path: string, issues: ConfigIssue[]): void {
-  issues.push({ path, message: 'HTTP/2 upstream not yet implemented' });
-}
 
 /** Reads the cluster's HTTP options from every place Envoy accepts them. */
 export function parseHttpOptions(c: Decoded, path: string, issues: ConfigIssue[]): UpstreamHttpOptions {
@@ -79,7 +83,11 @@ export function parseHttpOptions(c: Decoded, path: string, issues: ConfigIssue[]
   if (legacyCommon) applyCommon(legacyCommon, joinPath(path, 'common_http_protocol_options'), issues, out);
   const legacyH1 = readObject(c, 'http_protocol_options', path, issues);
   if (legacyH1) applyHttp1(legacyH1, joinPath(path, 'http_protocol_options'), issues);
-  if (c['http2_protocol_options'] !== undefined) http2Issue(joinPath(path, 'http2_protocol_options'), issues);
+  const legacyH2 = readObject(c, 'http2_protocol_options', path, issues);
+  if (legacyH2) {
+    out.protocol = 'http2';
+    out.http2 = compileHttp2Options(legacyH2, joinPath(path, 'http2_protocol_options'), issues, DEFAULT_BUFFER_LIMIT);
+  }
   const legacyMrpc = readNumber(c, 'max_requests_per_connection', path, issues, { min: 0, integer: true });
   if (legacyMrpc !== undefined) out.maxRequestsPerConnection = legacyMrpc === 0 ? undefined : legacyMrpc;
   const sel = c['protocol_selection'];
@@ -125,7 +133,12 @@ function parseHttpProtocolOptions(o: Decoded, p: string, issues: ConfigIssue[], 
     rejectUnsupported(explicit, ep, ['http_protocol_options', 'http2_protocol_options', 'http3_protocol_options'], issues);
     const h1 = readObject(explicit, 'http_protocol_options', ep, issues);
     if (h1) applyHttp1(h1, joinPath(ep, 'http_protocol_options'), issues);
-    if (explicit['http2_protocol_options'] !== undefined) http2Issue(joinPath(ep, 'http2_protocol_options'), issues);
+    const h2 = readObject(explicit, 'http2_protocol_options', ep, issues);
+    if (h2) {
+      out.protocol = 'http2';
+      out.http2 = compileHttp2Options(h2, joinPath(ep, 'http2_protocol_options'), issues, DEFAULT_BUFFER_LIMIT);
+    }
+    if (h1 && h2) issues.push({ path: ep, message: 'set one of http_protocol_options and http2_protocol_options' });
     if (explicit['http3_protocol_options'] !== undefined) {
       issues.push({ path: joinPath(ep, 'http3_protocol_options'), message: 'HTTP/3 upstream not implemented' });
     }
@@ -133,7 +146,18 @@ function parseHttpProtocolOptions(o: Decoded, p: string, issues: ConfigIssue[], 
   if (o['use_downstream_protocol_config'] !== undefined) {
     issues.push({ path: joinPath(p, 'use_downstream_protocol_config'), message: 'downstream-protocol upstreams not yet implemented' });
   }
-  if (o['auto_config'] !== undefined) {
-    issues.push({ path: joinPath(p, 'auto_config'), message: 'ALPN auto upstream protocol not yet implemented' });
+  const auto = readObject(o, 'auto_config', p, issues);
+  if (auto) {
+    const ap = joinPath(p, 'auto_config');
+    rejectUnsupported(auto, ap, ['http_protocol_options', 'http2_protocol_options', 'http3_protocol_options'], issues);
+    out.protocol = 'auto';
+    const h1 = readObject(auto, 'http_protocol_options', ap, issues);
+    if (h1) applyHttp1(h1, joinPath(ap, 'http_protocol_options'), issues);
+    const h2 = readObject(auto, 'http2_protocol_options', ap, issues);
+    if (h2) out.http2 = compileHttp2Options(h2, joinPath(ap, 'http2_protocol_options'), issues, DEFAULT_BUFFER_LIMIT);
+    if (auto['http3_protocol_options'] !== undefined) issues.push({ path: joinPath(ap, 'http3_protocol_options'), message: 'HTTP/3 upstream not implemented' });
+  }
+  if ((explicit ? 1 : 0) + (o['use_downstream_protocol_config'] !== undefined ? 1 : 0) + (auto ? 1 : 0) > 1) {
+    issues.push({ path: p, message: 'upstream_protocol_options: set only one of explicit_http_config, use_downstream_protocol_config, auto_config' });
   }
 }

@@ -140,13 +140,13 @@ test('unsupported and invalid fields are issues naming their paths', () => {
   const h2 = issuesOf(
     staticCluster('x', one, {
       typed_extension_protocol_options: {
-        'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { explicit_http_config: { http2_protocol_options: {} } },
+        'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { explicit_http_config: { http3_protocol_options: {} } },
       },
     }),
   );
   assert.equal(h2.length, 1);
-  assert.match(h2[0].message, /HTTP\/2 upstream not yet implemented/);
-  assert.match(h2[0].path, /explicit_http_config\.http2_protocol_options$/);
+  assert.match(h2[0].message, /HTTP\/3 upstream not implemented/);
+  assert.match(h2[0].path, /explicit_http_config\.http3_protocol_options$/);
   assert.deepEqual(paths(staticCluster('x', one, { lb_policy: 'CLUSTER_PROVIDED' })), ['clusters[0].lb_policy']);
   assert.deepEqual(paths({ ...staticCluster('x', one), type: 'ORIGINAL_DST' }), ['clusters[0].type']);
   assert.deepEqual(paths(staticCluster('x', [endpoint('example.com', 80)])), ['clusters[0].load_assignment']);
