@@ -1,13 +1,13 @@
 /**
  * The mesh source for a directory of YAML: loads it, builds the registry, model and snapshot, and
- * watches the directory (fs.watch, recursive, plus periodic rescans) to publish new snapshots.
+ * watches the directory (a watch per directory, plus periodic rescans) to publish new snapshots.
  */
-import * as fs from 'node:fs';
 import type { ConfigProblem, MeshSnapshot, MeshSource } from './contracts';
 import { loadConfigDir, type LoadResult } from './config/loader';
 import { buildRegistry } from './registry/registry';
 import { MeshModel } from './model/mesh';
 import { Snapshot } from './generate/snapshot';
+import { DirWatch } from '../lib/dir-watch';
 
 export interface MeshSourceOptions {
   /** Coalesces bursts of file events (an editor's write + rename) into one reload. Default 10 ms. */
@@ -28,7 +28,7 @@ class DirectoryMeshSource implements MeshSource {
   private snapshot: Snapshot;
   private problemList: readonly ConfigProblem[];
   private readonly listeners: ((s: MeshSnapshot) => void)[] = [];
-  private watcher: fs.FSWatcher | undefined;
+  private watcher: DirWatch | undefined;
   private coalesceTimer: NodeJS.Timeout | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> | undefined;
@@ -43,8 +43,7 @@ class DirectoryMeshSource implements MeshSource {
 
   start(): void {
     try {
-      this.watcher = fs.watch(this.dir, { recursive: true }, () => this.schedule());
-      this.watcher.on('error', (e) => this.options.onError?.(e));
+      this.watcher = new DirWatch(this.dir, () => this.schedule(), { onError: (e) => this.options.onError?.(e) });
     } catch (e) {
       this.options.onError?.(e as Error);
     }

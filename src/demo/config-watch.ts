@@ -1,5 +1,5 @@
 import { execFile, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
+import { DirWatch } from '../lib/dir-watch';
 
 /**
  * Tells the demo's user what became of an edit: when a YAML file in the config directory changes,
@@ -15,7 +15,7 @@ const MAX_PENDING_FILES = 100;
 const interesting = (name: string): boolean => /\.ya?ml$/.test(name) && !name.split(/[\\/]/).some((part) => part.startsWith('.'));
 
 export class ConfigWatch {
-  private watcher: fs.FSWatcher | undefined;
+  private watcher: DirWatch | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly pending = new Set<string>();
   private running: ChildProcess | undefined;
@@ -29,10 +29,13 @@ export class ConfigWatch {
 
   start(): void {
     try {
-      this.watcher = fs.watch(this.dir, { recursive: true }, (_event, name) => {
-        if (name && interesting(name)) this.changed(name);
-      });
-      this.watcher.on('error', (e) => this.print(`weft demo: stopped watching ${this.dir}: ${e.message}`));
+      this.watcher = new DirWatch(
+        this.dir,
+        (name) => {
+          if (name && interesting(name)) this.changed(name);
+        },
+        { onError: (e) => this.print(`weft demo: stopped watching ${this.dir}: ${e.message}`) },
+      );
     } catch (e) {
       this.print(`weft demo: cannot watch ${this.dir} (${(e as Error).message}); edits still reach weft control, but the demo will not report them`);
     }

@@ -203,7 +203,9 @@ describe('weft demo, end to end (needs weft control and the proxy ADS client)', 
     fs.writeFileSync(staged, good.replace(/weight: /, 'wieght: '));
     fs.renameSync(staged, file);
     try {
-      await waitFor(() => /reviews\.yaml changed: weft control --validate reports problems/.test(output), 30_000, 'the demo reporting the problem');
+      await waitFor(() => /reviews\.yaml changed: weft control --validate reports problems/.test(output), 30_000, 'the demo reporting the problem').catch((e: Error) => {
+        throw new Error(`${e.message}; the demo printed:\n${output.slice(-3000)}`);
+      });
       const report = output.slice(output.lastIndexOf('reviews.yaml changed: weft control --validate reports problems'));
       assert.match(report, /reviews\.yaml/);
       assert.match(report, /wieght/);
