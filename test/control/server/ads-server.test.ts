@@ -30,8 +30,8 @@ async function serve(mesh: ScriptedMesh, options: AdsServerOptions = {}): Promis
   return server;
 }
 
-function connect(server: AdsServer, options: AdsClientOptions): AdsClient {
-  const channel = adsChannel(server.address, { 'weft.test.channel': options.nodeId });
+function connect(server: AdsServer, options: AdsClientOptions, channelOptions: grpc.ChannelOptions = {}): AdsClient {
+  const channel = adsChannel(server.address, { 'weft.test.channel': options.nodeId, ...channelOptions });
   const client = new AdsClient(channel, options);
   cleanups.push(() => channel.close());
   cleanups.push(() => client.close());
@@ -293,7 +293,8 @@ test('a proxy that stops reading (scripted mesh) is not sent a backlog: pushes a
   const services: ServiceSpec[] = Array.from({ length: 300 }, (_, i) => ({ name: `svc-${i}`, port: 10000 + i, endpoints: [30000 + i] }));
   const mesh = new ScriptedMesh(services);
   const server = await serve(mesh);
-  const client = connect(server, { nodeId: 'slow-proxy', follow: false });
+  // HTTP/2's default 64 KiB window (not the 16 MiB the simulated proxies use), so a paused reader backs the stream up soon.
+  const client = connect(server, { nodeId: 'slow-proxy', follow: false }, { 'grpc-node.flow_control_window': 65_535 });
   client.subscribe(CDS);
   await client.waitFor(() => client.version(CDS) === 'v1', 10_000, 'CDS v1');
   const [proxy] = server.proxies();
