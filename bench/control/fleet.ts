@@ -18,9 +18,14 @@ export interface FleetOptions {
 export class Fleet {
   readonly clients: AdsClient[] = [];
   private readonly channels: grpc.Client[] = [];
-  /** Per client: when it first received a version not in `known` (set by measureChange). */
+  /**
+   * Per client: when it first received, for some type, a version that type did not hold anywhere
+   * in the fleet before the change (set by measureChange). Per type, because versions are content
+   * hashes: an edit back to an earlier file gives that file's version again, which other types
+   * (pushed only when they change) may still carry.
+   */
   private firstNew: Array<number | undefined> = [];
-  private known: Set<string> | undefined;
+  private known: Map<string, Set<string>> | undefined;
 
   constructor(private readonly options: FleetOptions) {}
 
@@ -66,14 +71,20 @@ export class Fleet {
   }
 
   /** Versions held now, across the fleet. */
-  private versionsNow(): Set<string> {
-    const out = new Set<string>();
-    for (const c of this.clients) for (const t of c.types()) out.add(c.version(t));
+  private versionsNow(): Map<string, Set<string>> {
+    const out = new Map<string, Set<string>>();
+    for (const c of this.clients) {
+      for (const t of c.types()) {
+        let set = out.get(t);
+        if (set === undefined) out.set(t, (set = new Set()));
+        set.add(c.version(t));
+      }
+    }
     return out;
   }
 
   private onReceived(index: number, r: Received): void {
-    if (this.known && this.firstNew[index] === undefined && !this.known.has(r.version)) this.firstNew[index] = performance.now();
+    if (this.known && this.firstNew[index] === undefined && !this.known.get(r.typeUrl)?.has(r.version)) this.firstNew[index] = performance.now();
   }
 
   /**

@@ -38,6 +38,8 @@ export interface DemoOptions {
 export const DEFAULT_CONFIG_DIR = path.join(__dirname, '..', '..', '..', 'examples', 'demo');
 const CLI = path.join(__dirname, '..', 'cli', 'main.js');
 const SERVICE_MAIN = path.join(__dirname, 'services', 'main.js');
+/** The weft CLI behind an IPC channel: control and proxies stop when the demo dies (see supervised.ts). */
+const SUPERVISED_CLI = path.join(__dirname, '..', 'cli', 'supervised.js');
 const STOP_GRACE_MS = 5000;
 
 type Print = (line: string) => void;
@@ -52,7 +54,7 @@ interface Started {
 }
 
 function startControl(children: ChildSet, opts: DemoOptions): ManagedChild {
-  return children.start('control', CLI, [
+  return children.start('control', SUPERVISED_CLI, [
     'control',
     '--config-dir',
     opts.configDir,
@@ -60,7 +62,7 @@ function startControl(children: ChildSet, opts: DemoOptions): ManagedChild {
     addr(opts.xdsAddress),
     '--debug-address',
     addr(opts.debugAddress),
-  ]);
+  ], true);
 }
 
 function startApp(children: ChildSet, w: DemoWorkload): ManagedChild {
@@ -77,7 +79,7 @@ function writeJson(dir: string, name: string, body: object): string {
 
 function startSidecar(children: ChildSet, w: DemoWorkload, dir: string, opts: DemoOptions): ManagedChild {
   const file = writeJson(dir, `sidecar-${w.pod}.json`, sidecarBootstrap(w, opts.xdsAddress));
-  return children.start(`sidecar-${w.pod}`, CLI, ['proxy', '-c', file, '--drain-time-s', '1']);
+  return children.start(`sidecar-${w.pod}`, SUPERVISED_CLI, ['proxy', '-c', file, '--drain-time-s', '1'], true);
 }
 
 const answers = (url: string, pred: (status: number, body: string) => boolean) => async (): Promise<boolean> => {
@@ -118,7 +120,7 @@ async function startAll(children: ChildSet, topo: DemoTopology, opts: DemoOption
   );
 
   const edgeFile = writeJson(dir, 'edge.json', edgeBootstrap({ host: '127.0.0.1', port: opts.port }, { host: '127.0.0.1', port: opts.adminPort }, topo.front.ingress));
-  started.edge = children.start('edge', CLI, ['proxy', '-c', edgeFile, '--drain-time-s', '1']);
+  started.edge = children.start('edge', SUPERVISED_CLI, ['proxy', '-c', edgeFile, '--drain-time-s', '1'], true);
   report(started.edge, `entry 127.0.0.1:${opts.port} → ${addr(topo.front.ingress)}, admin 127.0.0.1:${opts.adminPort}`);
   await waitReady(`the edge proxy ready`, answers(`http://127.0.0.1:${opts.adminPort}/ready`, (s) => s === 200), left(), started.edge);
 

@@ -278,3 +278,59 @@ describe('weft demo --duration (needs weft control and the proxy ADS client)', (
     assert.deepEqual(pids.filter(alive), []);
   });
 });
+
+describe('weft demo killed with SIGKILL (needs weft control and the proxy ADS client)', () => {
+  const tmp = tempDir('weft-demo-e2e-sigkill-');
+  after(() => tmp.remove());
+
+  test('control, sidecars, edge and apps notice the demo is gone and stop on their own', async () => {
+    const configDir = path.join(tmp.dir, 'mesh');
+    await relocatedExamples(configDir);
+    const args = [
+      CLI,
+      'demo',
+      '--config-dir',
+      configDir,
+      '--port',
+      String(await freePort()),
+      '--admin-port',
+      String(await freePort()),
+      '--xds-address',
+      `127.0.0.1:${await freePort()}`,
+      '--debug-address',
+      `127.0.0.1:${await freePort()}`,
+      '--rps',
+      '0',
+      '--ready-timeout',
+      '90',
+      '--duration',
+      '600',
+    ];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const collect = (b: Buffer): void => {
+      if (output.length < 1 << 20) output += b.toString('utf8');
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    let pids: number[] = [];
+    try {
+      await waitFor(() => output.includes('Weft demo is running') || child.exitCode !== null, 110_000, 'weft demo ready');
+      assert.ok(output.includes('Weft demo is running'), `weft demo did not start:\n${output}`);
+      pids = [...output.matchAll(/started \S+\s+pid (\d+)/g)].map((m) => Number(m[1]));
+      assert.equal(pids.length, 14, output);
+      child.kill('SIGKILL');
+      await exited;
+      // Each child stops as on SIGTERM (proxies drain for 1 s): bounded, not timed.
+      await waitFor(() => pids.every((p) => !alive(p)), 30_000, 'every process the demo started gone').catch((e: Error) => {
+        throw new Error(`${e.message}: still running ${pids.filter(alive).join(', ')}`);
+      });
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      for (const p of pids.filter(alive)) process.kill(p, 'SIGKILL');
+      const logs = /logs in (\S+)/.exec(output)?.[1];
+      if (logs && logs.includes('weft-demo-')) fs.rmSync(logs, { recursive: true, force: true });
+    }
+  });
+});

@@ -132,6 +132,8 @@ export class ProxyConnection {
       this.watches.set(typeUrl, watch);
       if (subscribe.length === 0 && wildcardByDefault(typeUrl)) watch.wildcard = true;
       const initial = isDecodedMessage(req.initial_resource_versions) ? req.initial_resource_versions : {};
+      const held = Object.keys(initial).length;
+      if (held > MAX_SUBSCRIBED_NAMES) return `initial_resource_versions has ${held} ${short} names; the limit is ${MAX_SUBSCRIBED_NAMES}`;
       const sent = watch.ownSent();
       for (const [name, version] of Object.entries(initial)) if (typeof version === 'string') sent.set(internName(name), version);
     }

@@ -19,7 +19,7 @@ export function packResource(typeUrl: string, r: XdsResource): PackedResource {
   if (hit && hit.name === r.name && hit.typeUrl === typeUrl) return hit;
   const any = packAny(typeUrl, r.resource);
   const hash = createHash('sha1').update(any.value).digest('base64url').slice(0, 16);
-  const packed: PackedResource = { name: r.name, typeUrl, value: any.value, hash };
+  const packed: PackedResource = { name: internGenerated(r.name), typeUrl, value: any.value, hash };
   byResource.set(r.resource, packed);
   return packed;
 }
@@ -46,10 +46,23 @@ export function sharedSentMap(packed: readonly PackedResource[]): ReadonlyMap<st
 const interned = new Map<string, string>();
 const INTERN_MAX = 1_000_000;
 
-/** One string object per resource name, however many proxies subscribe to it (bounded table). */
-export function internName(name: string): string {
+/**
+ * The one string object for a resource name the model generated (bounded table): proxies subscribing
+ * to it share that string. Only generated names enter the table, never names a client sends.
+ */
+function internGenerated(name: string): string {
   const hit = interned.get(name);
   if (hit !== undefined) return hit;
   if (interned.size < INTERN_MAX) interned.set(name, name);
   return name;
+}
+
+/** A name a client sent: the shared string if the model generated that name, else the client's own. */
+export function internName(name: string): string {
+  return interned.get(name) ?? name;
+}
+
+/** How many names the intern table holds (for tests: client input must not grow it). */
+export function internedNames(): number {
+  return interned.size;
 }

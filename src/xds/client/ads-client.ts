@@ -99,6 +99,7 @@ export interface AdsClientOptions {
 /** Bounds: what a misbehaving control plane can make the proxy hold. */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 const MAX_RESOURCES_PER_RESPONSE = 100_000;
+const FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024;
 /** INVALID_ARGUMENT, as Envoy puts in a NACK's error_detail. */
 const STATUS_INVALID_ARGUMENT = 3;
 
@@ -141,6 +142,9 @@ export class AdsClient {
   constructor(private readonly opts: AdsClientOptions) {
     this.client = new grpc.Client(opts.target, grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      // HTTP/2 stream and connection windows (Envoy's gRPC default is 256 MiB): with the 64 KiB
+      // default, a large configuration arrives one window update round trip at a time.
+      'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW_BYTES,
       'grpc.keepalive_time_ms': 300_000,
     });
     this.backoff = new Backoff(opts.backoffBaseMs, opts.backoffMaxMs);

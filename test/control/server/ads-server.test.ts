@@ -6,6 +6,8 @@ import { after, afterEach, test } from 'node:test';
 import { adsChannel, AdsClient, AdsClientOptions } from '../../../bench/control/ads-client';
 import { TYPE_URL } from '../../../src/control/contracts';
 import { AdsServer, AdsServerOptions } from '../../../src/control/server/ads-server';
+import { internedNames } from '../../../src/control/server/resource-cache';
+import { MAX_SUBSCRIBED_NAMES } from '../../../src/control/server/type-watch';
 import { ScriptedMesh, ServiceSpec } from './scripted-mesh';
 
 const { listener: LDS, route: RDS, cluster: CDS, endpoint: EDS } = TYPE_URL;
@@ -28,8 +30,8 @@ async function serve(mesh: ScriptedMesh, options: AdsServerOptions = {}): Promis
   return server;
 }
 
-function connect(server: AdsServer, options: AdsClientOptions): AdsClient {
-  const channel = adsChannel(server.address, { 'weft.test.channel': options.nodeId });
+function connect(server: AdsServer, options: AdsClientOptions, channelOptions: grpc.ChannelOptions = {}): AdsClient {
+  const channel = adsChannel(server.address, { 'weft.test.channel': options.nodeId, ...channelOptions });
   const client = new AdsClient(channel, options);
   cleanups.push(() => channel.close());
   cleanups.push(() => client.close());
@@ -291,7 +293,8 @@ test('a proxy that stops reading (scripted mesh) is not sent a backlog: pushes a
   const services: ServiceSpec[] = Array.from({ length: 300 }, (_, i) => ({ name: `svc-${i}`, port: 10000 + i, endpoints: [30000 + i] }));
   const mesh = new ScriptedMesh(services);
   const server = await serve(mesh);
-  const client = connect(server, { nodeId: 'slow-proxy', follow: false });
+  // HTTP/2's default 64 KiB window (not the 16 MiB the simulated proxies use), so a paused reader backs the stream up soon.
+  const client = connect(server, { nodeId: 'slow-proxy', follow: false }, { 'grpc-node.flow_control_window': 65_535 });
   client.subscribe(CDS);
   await client.waitFor(() => client.version(CDS) === 'v1', 10_000, 'CDS v1');
   const [proxy] = server.proxies();
@@ -328,4 +331,32 @@ test('push throttle (scripted mesh): with 2 proxies per turn, a push still reach
   for (const c of clients) await c.waitFor(() => c.version(EDS) === 'v2', 10_000, 'EDS v2');
   assert.equal(server.metrics.pushes.get({ type: 'eds' }) - before, 7);
   assert.equal(server.metrics.convergenceTime.count(), 7);
+});
+
+test('client-supplied names (scripted mesh): subscribing to names that do not exist keeps no server-wide state once the proxy leaves', async () => {
+  const mesh = new ScriptedMesh(SERVICES);
+  const server = await serve(mesh);
+  const client = connect(server, { nodeId: 'junk-names', mode: 'delta', follow: false });
+  client.subscribe(RDS, ['details']);
+  await client.waitFor(() => client.names(RDS).length === 1, 10_000, 'details route');
+  const internedBefore = internedNames();
+  const junk = Array.from({ length: 5000 }, (_, i) => `no-such-route-${i}`);
+  const versions = Object.fromEntries(junk.map((n) => [`held-${n}`, 'x']));
+  client.send({ type_url: EDS, resource_names_subscribe: junk, initial_resource_versions: versions });
+  const [proxy] = server.proxies();
+  await client.waitFor(() => proxy.watches.get(EDS)?.names.size === 5000, 10_000, 'junk subscription recorded');
+  assert.equal(internedNames(), internedBefore, 'names a client sends never enter the shared intern table');
+});
+
+test('delta: initial_resource_versions over the name limit ends the stream with INVALID_ARGUMENT', async () => {
+  const mesh = new ScriptedMesh(SERVICES);
+  const server = await serve(mesh);
+  const client = connect(server, { nodeId: 'too-many-held', mode: 'delta', follow: false });
+  const versions: Record<string, string> = {};
+  for (let i = 0; i <= MAX_SUBSCRIBED_NAMES; i++) versions[`r${i}`] = '1';
+  client.send({ type_url: EDS, resource_names_subscribe: ['r0'], initial_resource_versions: versions });
+  await assert.rejects(client.waitFor(() => false, 10_000, 'never'), /stream ended/);
+  assert.equal(client.ended?.code, grpc.status.INVALID_ARGUMENT);
+  assert.match(client.ended?.details ?? '', /initial_resource_versions has 100001 eds names/);
+  assert.equal(server.proxies().length, 0);
 });
