@@ -7,8 +7,7 @@ import type { Counter, Gauge, StatsStore } from '../telemetry/stats';
 import { compileCluster, type Cluster, type ClusterDeps } from '../upstream/cluster';
 import { HttpClusterBinding } from '../upstream/http-binding';
 import { parseConfigSource, type AdsSettings } from './config-source';
-import { prefixed } from './route-providers';
-import { failureState, sameResource, SubscriptionStats, type UpdateFailureState } from './subscription-stats';
+import { failureState, sameResource, SubscriptionStats, tallyUndecodable, type UpdateFailureState } from './subscription-stats';
 
 /**
  * CDS and EDS: clusters added, updated and removed over xDS, and their endpoints.
@@ -127,16 +126,7 @@ export class DynamicClusters {
   private onCds(u: ResourceUpdate): UpdateOutcome {
     const stats = this.cdsStats;
     stats.update_attempt.inc();
-    const issues: ConfigIssue[] = [];
-    const rejected: string[] = [];
-    const seen = new Set<string>();
-    for (const bad of u.undecodable) {
-      seen.add(bad.name);
-      const e = this.entries.get(bad.name);
-      if (e !== undefined) e.error = failureState(undefined, u.version, formatIssues(bad.issues));
-      issues.push(...prefixed(`Cluster(${bad.name})`, bad.issues));
-      rejected.push(bad.name);
-    }
+    const { issues, rejected, seen } = tallyUndecodable(u, 'Cluster', (name) => this.entries.get(name));
     for (const r of u.resources) {
       seen.add(r.name);
       const path = `Cluster(${r.name})`;
@@ -274,15 +264,10 @@ export class DynamicClusters {
   }
 
   private onEds(u: ResourceUpdate): UpdateOutcome {
-    const issues: ConfigIssue[] = [];
-    const rejected: string[] = [];
-    for (const bad of u.undecodable) {
-      for (const c of this.clustersForService(bad.name)) this.edsStatsFor(c.name).update_rejected.inc();
-      const a = this.assignments.get(bad.name);
-      if (a !== undefined) a.error = failureState(undefined, u.version, formatIssues(bad.issues));
-      issues.push(...prefixed(`ClusterLoadAssignment(${bad.name})`, bad.issues));
-      rejected.push(bad.name);
-    }
+    const { issues, rejected } = tallyUndecodable(u, 'ClusterLoadAssignment', (name) => {
+      for (const c of this.clustersForService(name)) this.edsStatsFor(c.name).update_rejected.inc();
+      return this.assignments.get(name);
+    });
     const apply = (service: string, cla: Decoded, version: string): void => {
       const clusters = this.clustersForService(service);
       if (clusters.length === 0) return; // not subscribed (any more): ignored, as Envoy

@@ -5,8 +5,8 @@ import type { ResourceUpdate, ResourceWatcher, UpdateOutcome } from '../../xds/c
 import { formatIssues } from '../../xds/client/format-issues';
 import { Listener, type ListenerConfig } from '../listener/listener';
 import type { Counter, Gauge, StatsStore } from '../telemetry/stats';
-import { prefixed, whenRoutesReady, type RdsUse } from './route-providers';
-import { failureState, sameResource, SubscriptionStats, type UpdateFailureState } from './subscription-stats';
+import { whenRoutesReady, type RdsUse } from './route-providers';
+import { failureState, sameResource, SubscriptionStats, tallyUndecodable, type UpdateFailureState } from './subscription-stats';
 
 /**
  * LDS: listeners added, updated and removed over xDS (Envoy's listener manager).
@@ -100,16 +100,7 @@ export class ListenerManager implements ResourceWatcher {
   onUpdate(u: ResourceUpdate): UpdateOutcome {
     const stats = this.stats;
     stats.lds.update_attempt.inc();
-    const issues: ConfigIssue[] = [];
-    const rejected: string[] = [];
-    const seen = new Set<string>();
-    for (const bad of u.undecodable) {
-      seen.add(bad.name);
-      const e = this.entries.get(bad.name);
-      if (e !== undefined) e.error = failureState(undefined, u.version, formatIssues(bad.issues));
-      issues.push(...prefixed(`Listener(${bad.name})`, bad.issues));
-      rejected.push(bad.name);
-    }
+    const { issues, rejected, seen } = tallyUndecodable(u, 'Listener', (name) => this.entries.get(name));
     const toWarm: [Entry, ListenerVersion][] = [];
     for (const r of u.resources) {
       seen.add(r.name);

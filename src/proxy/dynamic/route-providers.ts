@@ -7,7 +7,7 @@ import type { PerRouteCompiler, PerRouteLookup, RdsBinding } from '../network/ht
 import { compileRoutes } from '../route/http-adapter';
 import type { StatsStore } from '../telemetry/stats';
 import { parseConfigSource, type AdsSettings } from './config-source';
-import { failureState, sameResource, SubscriptionStats, type UpdateFailureState } from './subscription-stats';
+import { failureState, sameResource, SubscriptionStats, tallyUndecodable, type UpdateFailureState } from './subscription-stats';
 
 /**
  * RDS: one provider per route configuration name. A connection manager with `rds` holds the
@@ -150,18 +150,14 @@ export class RouteProviders implements ResourceWatcher {
   }
 
   onUpdate(u: ResourceUpdate): UpdateOutcome {
-    const issues: ConfigIssue[] = [];
-    const rejected: string[] = [];
     const forEachStats = (p: RouteProvider | undefined, fn: (s: SubscriptionStats) => void): void => {
       if (p !== undefined) for (const s of p.stats.values()) fn(s);
     };
-    for (const bad of u.undecodable) {
-      const p = this.providers.get(bad.name);
-      forEachStats(p, (s) => (s.update_attempt.inc(), s.update_rejected.inc()));
-      if (p !== undefined) p.error = failureState(undefined, u.version, formatIssues(bad.issues));
-      issues.push(...prefixed(`RouteConfiguration(${bad.name})`, bad.issues));
-      rejected.push(bad.name);
-    }
+    const { issues, rejected } = tallyUndecodable(u, 'RouteConfiguration', (name) => {
+      const p = this.providers.get(name);
+      forEachStats(p, (st) => (st.update_attempt.inc(), st.update_rejected.inc()));
+      return p;
+    });
     for (const r of u.resources) {
       const p = this.providers.get(r.name);
       if (p === undefined) continue; // not (or no longer) subscribed: Envoy ignores it

@@ -1,4 +1,7 @@
+import type { ConfigIssue } from '../../lib/config-error';
 import { hash32 } from '../../lib/hash';
+import type { ResourceUpdate } from '../../xds/client/ads-client';
+import { formatIssues } from '../../xds/client/format-issues';
 import type { StatsStore, Counter, Gauge } from '../telemetry/stats';
 
 /**
@@ -52,4 +55,38 @@ export function failureState(resource: unknown, version: string, details: string
 /** Whether a resource is unchanged (Envoy skips identical updates by hash). */
 export function sameResource(a: unknown, b: unknown): boolean {
   return a !== undefined && b !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Issues of one resource, with their paths under `Kind(name)`. */
+export function prefixed(prefix: string, issues: readonly ConfigIssue[]): ConfigIssue[] {
+  return issues.map((i) => ({ path: i.path ? `${prefix}.${i.path}` : prefix, message: i.message }));
+}
+
+/** What an update handler collects while it goes through one response. */
+export interface UpdateTally {
+  readonly issues: ConfigIssue[];
+  /** Names of the resources this response did not apply. */
+  readonly rejected: string[];
+  /** Every name the response carried, applied or not (SotW: the rest were removed). */
+  readonly seen: Set<string>;
+}
+
+/**
+ * Starts a tally for one response: resources that did not even decode are rejected up front, and
+ * the entry holding their last good version records the failure for /config_dump's error_state.
+ */
+export function tallyUndecodable(
+  u: ResourceUpdate,
+  kind: string,
+  errorHolder: (name: string) => { error: UpdateFailureState | undefined } | undefined,
+): UpdateTally {
+  const tally: UpdateTally = { issues: [], rejected: [], seen: new Set() };
+  for (const bad of u.undecodable) {
+    tally.seen.add(bad.name);
+    const e = errorHolder(bad.name);
+    if (e !== undefined) e.error = failureState(undefined, u.version, formatIssues(bad.issues));
+    tally.issues.push(...prefixed(`${kind}(${bad.name})`, bad.issues));
+    tally.rejected.push(bad.name);
+  }
+  return tally;
 }
