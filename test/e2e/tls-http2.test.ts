@@ -51,7 +51,7 @@ const route = (prefix: string, cluster: string): object => ({ match: { prefix },
 async function curlVersion(url: string, args: string[]): Promise<{ version: string; body: string; code: number; stderr: string }> {
   const r = await run('curl', ['-sS', '--max-time', '10', ...args, '-w', '\n%{http_version}', url], 15_000);
   const cut = r.stdout.lastIndexOf('\n');
-  return { version: r.stdout.slice(cut + 1), body: r.stdout.slice(0, cut), code: r.code, stderr: r.stderr };
+  return { version: r.stdout.slice(cut + 1), body: r.stdout.slice(0, cut).trimEnd(), code: r.code, stderr: r.stderr };
 }
 
 describe('HTTP/2 over TLS (ALPN, codec AUTO, upstream auto_config, mesh mTLS)', () => {

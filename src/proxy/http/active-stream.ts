@@ -147,6 +147,10 @@ export abstract class ActiveStream implements RouterDownstream, RouteRequest, Fi
       this.localReply({ status: 426, body: 'Upgrade Required', details: 'low_version', flag: ResponseFlag.None });
       return;
     }
+    // Envoy: x-forwarded-proto says how the request reached this proxy (TLS or not), whatever the
+    // request itself claims (:scheme, absolute-form). An HTTP/1 request's scheme defaults to it.
+    const connectionScheme = conn.info.tls !== undefined ? 'https' : 'http';
+    if (!this.http2) this.scheme = connectionScheme;
     // Absolute-form targets (proxies are asked this way) become origin-form plus authority.
     let path = head.path;
     let authority = headers.get('host');
@@ -185,7 +189,7 @@ export abstract class ActiveStream implements RouterDownstream, RouteRequest, Fi
       headers.remove('expect');
       this.sendContinue();
     }
-    this.info.requestId = applyForwardingHeaders(config, headers, conn.info.remoteAddress, this.scheme);
+    this.info.requestId = applyForwardingHeaders(config, headers, conn.info.remoteAddress, connectionScheme);
     if (config.maxStreamDurationMs > 0) {
       this.durationTimer = setTimeout(onMaxStreamDuration, config.maxStreamDurationMs, this);
     }
