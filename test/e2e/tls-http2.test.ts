@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
+import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { run } from '../helpers/curl';
 import { EchoClient, H2_CLUSTER_OPTIONS, startGrpcEcho, unary, type EchoClientApi, type EchoServer } from '../helpers/grpc';
@@ -123,6 +124,7 @@ describe('HTTP/2 over TLS (ALPN, codec AUTO, upstream auto_config, mesh mTLS)', 
             downstreamTlsSocket(pki.server, { common: { alpn_protocols: ['h2', 'http/1.1'] } }),
           ),
           listener('plain', hcmFilter('plain', edgeRoutes)),
+          listener('forced_h2', hcmFilter('forced_h2', edgeRoutes, { codec_type: 'HTTP2' }), downstreamTlsSocket(pki.server)),
         ],
         [
           staticCluster('echo', [echo.port]),
@@ -178,6 +180,28 @@ describe('HTTP/2 over TLS (ALPN, codec AUTO, upstream auto_config, mesh mTLS)', 
     assert.match(r.stdout, /Application protocol: h2/);
     assert.match(r.stdout, /requests: 200 total, 200 started, 200 done, 200 succeeded/);
     assert.match(r.stdout, /status codes: 200 2xx/);
+  });
+
+  test('codec_type HTTP2 on TLS serves a client that offers no ALPN (HTTP/2 with prior knowledge over TLS)', async () => {
+    const port = edge.ports.forced_h2;
+    const session = http2.connect(`https://127.0.0.1:${port}`, {
+      createConnection: () => tls.connect({ host: '127.0.0.1', port, ca: fs.readFileSync(ca), servername: 'localhost' }),
+    });
+    try {
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = session.request({ ':path': '/forced' });
+        let data = '';
+        req.setEncoding('utf8');
+        req.on('data', (c: string) => (data += c));
+        req.on('end', () => resolve(data));
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal((JSON.parse(body) as EchoBody).url, '/forced');
+    } finally {
+      session.close();
+    }
+    assert.equal(await edge.stat('http.forced_h2.downstream_cx_http2_total'), 1);
   });
 
   describe('grpc-js with TLS credentials through the proxy to a plaintext grpc-js server', () => {

@@ -1,5 +1,6 @@
 import type * as net from 'node:net';
 import type * as tls from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { Http1ServerConnection, type DownstreamConnectionInfo } from './connection-manager';
 import type { HcmConfig } from './hcm-config';
 import { Http2ServerConnection } from './http2-connection';
@@ -23,6 +24,9 @@ export function selectHttpCodec(socket: net.Socket, config: HcmConfig, info: Dow
     case 'HTTP1':
       return new Http1ServerConnection(socket, config, info, owner);
     case 'HTTP2':
+      // codec_type HTTP2 speaks HTTP/2 whatever ALPN said (as Envoy), but node:http2 closes a TLS
+      // socket whose ALPN is not "h2" ('unknownProtocol'), so the socket is told it negotiated h2.
+      if (socket instanceof TLSSocket && socket.alpnProtocol !== 'h2') socket.alpnProtocol = 'h2';
       return new Http2ServerConnection(socket, config, info, owner);
     case 'AUTO': {
       const alpn = (socket as tls.TLSSocket).alpnProtocol;
