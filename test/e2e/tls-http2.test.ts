@@ -182,14 +182,14 @@ describe('HTTP/2 over TLS (ALPN, codec AUTO, upstream auto_config, mesh mTLS)', 
     assert.match(r.stdout, /status codes: 200 2xx/);
   });
 
-  test('codec_type HTTP2 on TLS serves a client that offers no ALPN (HTTP/2 with prior knowledge over TLS)', async () => {
-    const port = edge.ports.forced_h2;
+  /** One GET over HTTP/2 on a TLS connection that offers no ALPN; returns the echoed path. */
+  async function h2WithoutAlpn(port: number, path: string): Promise<string> {
     const session = http2.connect(`https://127.0.0.1:${port}`, {
       createConnection: () => tls.connect({ host: '127.0.0.1', port, ca: fs.readFileSync(ca), servername: 'localhost' }),
     });
     try {
       const body = await new Promise<string>((resolve, reject) => {
-        const req = session.request({ ':path': '/forced' });
+        const req = session.request({ ':path': path });
         let data = '';
         req.setEncoding('utf8');
         req.on('data', (c: string) => (data += c));
@@ -197,11 +197,21 @@ describe('HTTP/2 over TLS (ALPN, codec AUTO, upstream auto_config, mesh mTLS)', 
         req.on('error', reject);
         req.end();
       });
-      assert.equal((JSON.parse(body) as EchoBody).url, '/forced');
+      return (JSON.parse(body) as EchoBody).url;
     } finally {
       session.close();
     }
+  }
+
+  test('codec_type HTTP2 on TLS serves a client that offers no ALPN (HTTP/2 with prior knowledge over TLS)', async () => {
+    assert.equal(await h2WithoutAlpn(edge.ports.forced_h2, '/forced'), '/forced');
     assert.equal(await edge.stat('http.forced_h2.downstream_cx_http2_total'), 1);
+  });
+
+  test('codec_type AUTO on TLS without ALPN detects the HTTP/2 preface', async () => {
+    const before = await edge.stat('http.edge_ura.downstream_cx_http2_total');
+    assert.equal(await h2WithoutAlpn(edge.ports.edge_ura, '/sniffed'), '/sniffed');
+    assert.equal(await edge.stat('http.edge_ura.downstream_cx_http2_total'), before + 1);
   });
 
   describe('grpc-js with TLS credentials through the proxy to a plaintext grpc-js server', () => {
