@@ -15,6 +15,7 @@ import { freePorts } from './ports';
 import { ProcessManager, type Managed } from './processes';
 import { tcpOpen, waitUntil } from './ready';
 import { upstreamNginx } from './configs';
+import { clockTicks, cpuTicks, processTree } from './procstat';
 import type { Context } from './targets';
 import { runWrk, writeWrkScript, type WrkResult } from './wrk';
 
@@ -142,6 +143,9 @@ interface Row {
   name: string;
   keepAlive: number[];
   handshakes: number[];
+  /** Proxy CPU (its process tree) per request, µs: steadier than rps on a shared machine. */
+  keepAliveCpuUs: number[];
+  handshakeCpuUs: number[];
   errors: number;
 }
 
@@ -177,19 +181,33 @@ async function runTls(pm: ProcessManager, s: TlsRunSettings, ports: TlsPorts): P
     started.push(...targets.map((t) => t.proc));
     for (const t of targets) await waitUntil(t.proc, `${t.name} https GET /`, () => httpsOk(t.port), 30_000);
     log(`ready: ${targets.map((t) => `${t.name} :${t.port}`).join(', ')}, upstream :${ports.upstream}; ${s.rounds} round(s) x ${s.durationS} s, c${s.connections}`);
-    const rows: Row[] = targets.map((t) => ({ name: t.name, keepAlive: [], handshakes: [], errors: 0 }));
+    const rows: Row[] = targets.map((t) => ({ name: t.name, keepAlive: [], handshakes: [], keepAliveCpuUs: [], handshakeCpuUs: [], errors: 0 }));
     const run = (port: number, script: string, durationS: number): Promise<WrkResult> =>
       runWrk(pm, s.wrk, script, { url: `https://127.0.0.1:${port}/`, connections: s.connections, durationS, cpu: s.loadCpu });
+    /** One wrk run, with the proxy's CPU µs per completed request. */
+    const measure = async (t: { port: number; proc: Managed }, script: string): Promise<{ r: WrkResult; cpuUs: number }> => {
+      const pids = processTree(t.proc.pid);
+      const before = cpuTicks(pids);
+      const r = await run(t.port, script, s.durationS);
+      const ticks = cpuTicks(pids) - before;
+      return { r, cpuUs: r.requests > 0 ? (ticks * 1e6) / clockTicks() / r.requests : NaN };
+    };
     if (s.warmupS > 0) for (const t of targets) await run(t.port, wrkScript, s.warmupS);
     for (let round = 1; round <= s.rounds; round++) {
       for (let i = 0; i < targets.length; i++) {
         const t = targets[i];
-        const ka = await run(t.port, wrkScript, s.durationS);
-        const hs = await run(t.port, closeScript, s.durationS);
-        rows[i].keepAlive.push(ka.rps);
-        rows[i].handshakes.push(hs.rps);
-        rows[i].errors += Object.values(ka.errors).reduce((a, b) => a + b, 0) + Object.values(hs.errors).reduce((a, b) => a + b, 0);
-        log(`round ${round} ${t.name.padEnd(5)} keep-alive ${ka.rps.toFixed(0)} rps (p99 ${ka.p99Ms.toFixed(2)} ms)  handshakes ${hs.rps.toFixed(0)}/s`);
+        const ka = await measure(t, wrkScript);
+        const hs = await measure(t, closeScript);
+        const row = rows[i];
+        row.keepAlive.push(ka.r.rps);
+        row.handshakes.push(hs.r.rps);
+        row.keepAliveCpuUs.push(ka.cpuUs);
+        row.handshakeCpuUs.push(hs.cpuUs);
+        row.errors += Object.values(ka.r.errors).reduce((a, b) => a + b, 0) + Object.values(hs.r.errors).reduce((a, b) => a + b, 0);
+        log(
+          `round ${round} ${t.name.padEnd(5)} keep-alive ${ka.r.rps.toFixed(0)} rps (p99 ${ka.r.p99Ms.toFixed(2)} ms, ${ka.cpuUs.toFixed(1)} µs CPU/req)` +
+            `  handshakes ${hs.r.rps.toFixed(0)}/s (${hs.cpuUs.toFixed(0)} µs CPU each)`,
+        );
       }
     }
     return report(rows);
@@ -199,15 +217,37 @@ async function runTls(pm: ProcessManager, s: TlsRunSettings, ports: TlsPorts): P
 }
 
 function report(rows: Row[]): string[] {
-  const lines = ['TLS (wrk over https, HTTP/1.1; nginx plain-HTTP upstream):', 'proxy   keep-alive HTTPS rps   TLS handshakes/s   errors'];
-  for (const r of rows) lines.push(`${r.name.padEnd(8)}${median(r.keepAlive).toFixed(0).padStart(20)}${median(r.handshakes).toFixed(0).padStart(19)}${String(r.errors).padStart(9)}`);
+  const lines = [
+    'TLS (wrk over https, HTTP/1.1; nginx plain-HTTP upstream):',
+    'proxy   keep-alive rps  CPU µs/req   handshakes/s  CPU µs/handshake   errors',
+  ];
+  for (const r of rows) {
+    lines.push(
+      `${r.name.padEnd(8)}${median(r.keepAlive).toFixed(0).padStart(13)}${median(r.keepAliveCpuUs).toFixed(1).padStart(12)}` +
+        `${median(r.handshakes).toFixed(0).padStart(15)}${median(r.handshakeCpuUs).toFixed(0).padStart(18)}${String(r.errors).padStart(9)}`,
+    );
+  }
   const weft = rows.find((r) => r.name === 'weft');
   const nginx = rows.find((r) => r.name === 'nginx');
-  const ratio = (a: number[], b: number[]): number => Number((median(a) / median(b)).toFixed(3));
+  const ratio = (a: number[], b: number[]): string => (median(a) / median(b)).toFixed(2);
   if (weft !== undefined && nginx !== undefined) {
-    lines.push(`weft/nginx: keep-alive ${ratio(weft.keepAlive, nginx.keepAlive).toFixed(2)}x, handshakes ${ratio(weft.handshakes, nginx.handshakes).toFixed(2)}x (target >= 0.80x)`);
+    lines.push(`weft/nginx rps: keep-alive ${ratio(weft.keepAlive, nginx.keepAlive)}x, handshakes ${ratio(weft.handshakes, nginx.handshakes)}x (target >= 0.80x)`);
+    // Throughput a core could give if the proxy were the only limit: the inverse CPU ratio.
+    lines.push(`weft/nginx per CPU: keep-alive ${ratio(nginx.keepAliveCpuUs, weft.keepAliveCpuUs)}x, handshakes ${ratio(nginx.handshakeCpuUs, weft.handshakeCpuUs)}x`);
   }
-  for (const r of rows) lines.push(JSON.stringify({ suite: 'tls', proxy: r.name, keepalive_rps: Math.round(median(r.keepAlive)), handshakes_per_s: Math.round(median(r.handshakes)), errors: r.errors }));
+  for (const r of rows) {
+    lines.push(
+      JSON.stringify({
+        suite: 'tls',
+        proxy: r.name,
+        keepalive_rps: Math.round(median(r.keepAlive)),
+        keepalive_cpu_us: Number(median(r.keepAliveCpuUs).toFixed(1)),
+        handshakes_per_s: Math.round(median(r.handshakes)),
+        handshake_cpu_us: Math.round(median(r.handshakeCpuUs)),
+        errors: r.errors,
+      }),
+    );
+  }
   return lines;
 }
 
