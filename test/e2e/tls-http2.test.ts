@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { run } from '../helpers/curl';
@@ -304,6 +305,58 @@ describe('HTTP/2 over TLS (ALPN, codec AUTO, upstream auto_config, mesh mTLS)', 
     assert.equal(otherCa.code, 0, otherCa.stderr);
     assert.match(otherCa.body, /upstream connect error|reset/);
     assert.ok((await sidecar.stat('listener.inbound.ssl.fail_verify_error')) >= 1);
+  });
+
+  test('a keep-alive HTTPS response (head and a small body) leaves as one TLS record', async () => {
+    // A relay between client and proxy counts the TLS records the proxy sends back. TLS 1.2 keeps
+    // post-handshake messages (1.3 session tickets) out of the count.
+    const counts = { records: 0, pending: Buffer.alloc(0) };
+    const relay = net.createServer((client) => {
+      const upstream = net.connect(edge.ports.edge, '127.0.0.1');
+      client.pipe(upstream);
+      upstream.on('data', (d: Buffer) => {
+        let buf = Buffer.concat([counts.pending, d]);
+        while (buf.length >= 5 && buf.length >= 5 + buf.readUInt16BE(3)) {
+          if (buf[0] === 23) counts.records++;
+          buf = buf.subarray(5 + buf.readUInt16BE(3));
+        }
+        counts.pending = Buffer.from(buf);
+        client.write(d);
+      });
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const port = (relay.address() as net.AddressInfo).port;
+    const socket = tls.connect({ host: '127.0.0.1', port, ca: fs.readFileSync(ca), servername: 'localhost', maxVersion: 'TLSv1.2', ALPNProtocols: ['http/1.1'] });
+    try {
+      await new Promise<void>((r, j) => socket.once('secureConnect', r).once('error', j));
+      const exchange = (path: string): Promise<string> =>
+        new Promise((resolve) => {
+          let text = '';
+          const onData = (d: Buffer): void => {
+            text += d.toString('latin1');
+            const end = text.indexOf('\r\n\r\n');
+            const len = /content-length: (\d+)/i.exec(text);
+            if (end >= 0 && len !== null && text.length >= end + 4 + Number(len[1])) {
+              socket.off('data', onData);
+              resolve(text);
+            }
+          };
+          socket.on('data', onData);
+          socket.write(`GET ${path} HTTP/1.1\r\nhost: localhost\r\n\r\n`);
+        });
+      for (const path of ['/one', '/two', '/three']) {
+        const before = counts.records;
+        const text = await exchange(path);
+        assert.match(text, /^HTTP\/1\.1 200 /);
+        assert.equal(counts.records - before, 1, `records for ${path}`);
+      }
+    } finally {
+      socket.destroy();
+      await new Promise<void>((r) => relay.close(() => r()));
+    }
   });
 
   describe('x-forwarded-proto', () => {
