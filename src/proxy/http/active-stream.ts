@@ -688,12 +688,20 @@ export class Http1ActiveStream extends ActiveStream {
   private responseFraming = Framing.Length;
   /** A response head waiting to leave together with the first body bytes. */
   private pendingHead: string | null = null;
+  /**
+   * TLS connections cork the socket for each batch (one upstream read), so everything it produces
+   * (e.g. a chunk and the last chunk) is one write and one TLS record. Plaintext skips it: the head
+   * and body are already one write and cork/uncork would only cost.
+   */
+  private readonly corkBatches: boolean;
+  private corked = false;
 
   constructor(
     private readonly conn: StreamConnection,
     head: MessageHead,
   ) {
     super(conn, head);
+    this.corkBatches = conn.info.tls !== undefined;
   }
 
   protected pauseDownstream(): void {
@@ -805,10 +813,19 @@ export class Http1ActiveStream extends ActiveStream {
     if (s.isPaused() && this.heldBytes <= this.config.bufferLimitBytes) s.resume();
   }
 
-  beginBatch(): void {}
+  beginBatch(): void {
+    if (this.corkBatches && !this.corked) {
+      this.corked = true;
+      this.conn.socket.cork();
+    }
+  }
 
   endBatch(): void {
     this.flushPendingHead();
+    if (this.corked) {
+      this.corked = false;
+      this.conn.socket.uncork();
+    }
   }
 
   private flushPendingHead(): void {
