@@ -16,8 +16,8 @@ export function runsIdleTest(name: string): boolean {
   return name !== 'weft-policies';
 }
 
-/** Benchmark suites: HTTP/1.1 (wrk), HTTP/2 (h2load), gRPC unary (grpc-js). */
-export const SUITES = ['http1', 'http2', 'grpc'] as const;
+/** Benchmark suites: HTTP/1.1 (wrk), HTTP/2 (h2load), gRPC unary (grpc-js), TLS (wrk over https). */
+export const SUITES = ['http1', 'http2', 'grpc', 'tls'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export interface Options {
@@ -43,7 +43,7 @@ export const USAGE = `usage: node dist/bench/run.js [flags]   (or: npm run bench
   --connections N    connections of the throughput run    (BENCH_CONNECTIONS, default 64)
   --idle-conns N     idle keep-alive connections, 0 = off (BENCH_IDLE_CONNS, default 10000)
   --proxies LIST     comma list of weft,weft-policies,nginx,haproxy (BENCH_PROXIES, default all)
-  --suites LIST      comma list of http1,http2,grpc       (BENCH_SUITES, default all)
+  --suites LIST      comma list of http1,http2,grpc,tls   (BENCH_SUITES, default all)
   --weft-cmd CMD     command that starts Weft             (WEFT_CMD, default: node dist/src/cli/main.js proxy -c {config})
   --proxy-cpu N      core the proxies are pinned to       (BENCH_PROXY_CPU, default 1)
   --load-cpu N       core of wrk, upstream, idle client   (BENCH_LOAD_CPU, default 0)
@@ -151,6 +151,8 @@ export function budgetSeconds(o: Options): number {
   const http1 = o.suites.includes('http1') ? start + load + idle : 0;
   // HTTP/2: warm-up and rounds for weft and nginx; gRPC: the same for direct and weft; plus start-up.
   const perSuite = 2 * (o.warmupS + 2) + o.rounds * 2 * (o.durationS + 2) + 15;
-  const extra = (o.suites.includes('http2') ? perSuite : 0) + (o.suites.includes('grpc') ? perSuite : 0);
+  // TLS: two wrk runs (keep-alive, handshakes) per proxy and round.
+  const tls = o.suites.includes('tls') ? 2 * (o.warmupS + 2) + o.rounds * 4 * (o.durationS + 2) + 20 : 0;
+  const extra = (o.suites.includes('http2') ? perSuite : 0) + (o.suites.includes('grpc') ? perSuite : 0) + tls;
   return Math.ceil(30 + http1 + extra);
 }

@@ -18,6 +18,7 @@ import { startProxy, startUpstream, type Context, type Target } from './targets'
 import { runWrk, writeWrkScript, type WrkResult } from './wrk';
 import { runH2Suite } from './h2';
 import { runGrpcSuite } from './grpc';
+import { runTlsSuite } from './tls';
 
 const NOFILE = 65_536;
 /** Other programs' CPU (% of a core) above which a run is flagged as disturbed. */
@@ -183,7 +184,7 @@ async function main(): Promise<number> {
   log(`${opts.proxies.join(', ')}; suites ${opts.suites.join(', ')}: ${opts.rounds} round(s) x ${opts.durationS} s, ${opts.connections} conns, ${opts.idleConns} idle conns; temp dir ${dir}`);
   let code = 0;
   try {
-    const [upstream, weft, weftAdmin, weftPolicies, weftPoliciesAdmin, nginx, haproxy, ...more] = await freePorts(14);
+    const [upstream, weft, weftAdmin, weftPolicies, weftPoliciesAdmin, nginx, haproxy, ...more] = await freePorts(18);
     const ports = { upstream, weft, weftAdmin, weftPolicies, weftPoliciesAdmin, nginx, haproxy };
     const ctx = { pm, opts, dir, ports, tools, nofile: NOFILE, maxConns: opts.idleConns + 1024 };
     if (opts.suites.includes('http1')) await benchmark(ctx);
@@ -194,6 +195,9 @@ async function main(): Promise<number> {
     }
     if (opts.suites.includes('grpc') && opts.proxies.includes('weft')) {
       extra.push(...(await runGrpcSuite(ctx, { server: more[4], weft: more[5], weftAdmin: more[6] })));
+    }
+    if (opts.suites.includes('tls') && (opts.proxies.includes('weft') || opts.proxies.includes('nginx'))) {
+      extra.push(...(await runTlsSuite(ctx, { upstream: more[7], weft: more[8], weftAdmin: more[9], nginx: more[10] })));
     }
     if (extra.length) console.log('\n' + extra.join('\n'));
   } catch (e) {

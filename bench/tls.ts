@@ -1,9 +1,10 @@
-// TLS benchmark, standalone (`node dist/bench/tls.js [--quick]`): Weft vs nginx terminating TLS in
-// front of one nginx plain-HTTP upstream, side by side in one run. Two figures per proxy:
+// The TLS suite (`npm run bench -- --suites tls`, or standalone: `node dist/bench/tls.js [--quick]`):
+// Weft vs nginx terminating TLS in front of one nginx plain-HTTP upstream, side by side in one run.
+// Two figures per proxy:
 //   - keep-alive HTTPS requests/s (wrk over https, N connections, many requests per connection);
 //   - TLS handshakes/s (wrk with `Connection: close`: every request opens a new TLS connection).
-// Each proxy runs one process pinned to the proxy core; wrk and the upstream share the other core.
-// Targets: Weft ≥ 0.8× nginx on both. Progress goes to stderr, the table to stdout.
+// Each proxy runs one process pinned to the proxy core; wrk and the upstream share the load core.
+// Targets: Weft >= 0.8x nginx on both. Progress goes to stderr, the table to stdout.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -14,27 +15,12 @@ import { freePorts } from './ports';
 import { ProcessManager, type Managed } from './processes';
 import { tcpOpen, waitUntil } from './ready';
 import { upstreamNginx } from './configs';
+import { clockTicks, cpuTicks, processTree } from './procstat';
+import type { Context } from './targets';
 import { runWrk, writeWrkScript, type WrkResult } from './wrk';
 
 const log = (msg: string): void => console.error(`bench-tls: ${msg}`);
 const WEFT_MAIN = join(resolve(__dirname, '..', '..'), 'dist', 'src', 'cli', 'main.js');
-
-interface Options {
-  durationS: number;
-  rounds: number;
-  connections: number;
-}
-
-function parseArgs(argv: string[]): Options {
-  const quick = argv.includes('--quick');
-  const num = (flag: string, def: number): number => {
-    const i = argv.indexOf(flag);
-    const v = i >= 0 ? Number(argv[i + 1]) : def;
-    if (!Number.isFinite(v) || v <= 0) throw new Error(`${flag} needs a positive number`);
-    return v;
-  };
-  return { durationS: num('--duration', quick ? 2 : 5), rounds: num('--rounds', quick ? 1 : 3), connections: num('--connections', 50) };
-}
 
 /** A self-signed EC server certificate for 127.0.0.1 / localhost. */
 function makeCert(dir: string): { cert: string; key: string } {
@@ -131,10 +117,35 @@ function httpsOk(port: number): Promise<boolean> {
   });
 }
 
+/** What one TLS run needs: where, how long, and which binaries. */
+export interface TlsRunSettings {
+  dir: string;
+  durationS: number;
+  rounds: number;
+  warmupS: number;
+  connections: number;
+  proxyCpu: number;
+  loadCpu: number;
+  nofile: number;
+  nginx: string;
+  wrk: string;
+  proxies: readonly string[];
+}
+
+export interface TlsPorts {
+  upstream: number;
+  weft: number;
+  weftAdmin: number;
+  nginx: number;
+}
+
 interface Row {
   name: string;
   keepAlive: number[];
   handshakes: number[];
+  /** Proxy CPU (its process tree) per request, µs: steadier than rps on a shared machine. */
+  keepAliveCpuUs: number[];
+  handshakeCpuUs: number[];
   errors: number;
 }
 
@@ -143,12 +154,145 @@ const median = (xs: number[]): number => {
   return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)];
 };
 
+/** Starts the upstream and the TLS proxies, measures, stops them; returns the report lines. */
+async function runTls(pm: ProcessManager, s: TlsRunSettings, ports: TlsPorts): Promise<string[]> {
+  const dir = join(s.dir, 'tls');
+  mkdirSync(dir, { recursive: true });
+  const cert = makeCert(dir);
+  const wrkScript = writeWrkScript(dir);
+  const closeScript = join(dir, 'wrk-close.lua');
+  writeFileSync(closeScript, `wrk.headers["Connection"] = "close"\n${readFileSync(wrkScript, 'utf8')}`);
+  const upConf = upstreamNginx(dir, ports.upstream);
+  const started: Managed[] = [];
+  try {
+    const up = pm.start('tls upstream nginx', [s.nginx, '-e', 'stderr', '-p', join(upConf, '..'), '-c', upConf], { cpu: s.loadCpu, nofile: s.nofile });
+    started.push(up);
+    await waitUntil(up, 'upstream', () => tcpOpen(ports.upstream), 10_000);
+    const pin = { cpu: s.proxyCpu, nofile: s.nofile };
+    const targets: { name: string; port: number; proc: Managed }[] = [];
+    if (s.proxies.includes('weft')) {
+      const conf = weftTlsBootstrap(dir, ports.weft, ports.weftAdmin, ports.upstream, cert);
+      targets.push({ name: 'weft', port: ports.weft, proc: pm.start('weft (tls)', [process.execPath, WEFT_MAIN, 'proxy', '-c', conf, '-l', 'warn'], pin) });
+    }
+    if (s.proxies.includes('nginx')) {
+      const conf = nginxTlsConf(dir, ports.nginx, ports.upstream, cert);
+      targets.push({ name: 'nginx', port: ports.nginx, proc: pm.start('nginx (tls)', [s.nginx, '-e', 'stderr', '-p', join(dir, 'nginx-tls'), '-c', conf], pin) });
+    }
+    started.push(...targets.map((t) => t.proc));
+    for (const t of targets) await waitUntil(t.proc, `${t.name} https GET /`, () => httpsOk(t.port), 30_000);
+    log(`ready: ${targets.map((t) => `${t.name} :${t.port}`).join(', ')}, upstream :${ports.upstream}; ${s.rounds} round(s) x ${s.durationS} s, c${s.connections}`);
+    const rows: Row[] = targets.map((t) => ({ name: t.name, keepAlive: [], handshakes: [], keepAliveCpuUs: [], handshakeCpuUs: [], errors: 0 }));
+    const run = (port: number, script: string, durationS: number): Promise<WrkResult> =>
+      runWrk(pm, s.wrk, script, { url: `https://127.0.0.1:${port}/`, connections: s.connections, durationS, cpu: s.loadCpu });
+    /** One wrk run, with the proxy's CPU µs per completed request. */
+    const measure = async (t: { port: number; proc: Managed }, script: string): Promise<{ r: WrkResult; cpuUs: number }> => {
+      const pids = processTree(t.proc.pid);
+      const before = cpuTicks(pids);
+      const r = await run(t.port, script, s.durationS);
+      const ticks = cpuTicks(pids) - before;
+      return { r, cpuUs: r.requests > 0 ? (ticks * 1e6) / clockTicks() / r.requests : NaN };
+    };
+    if (s.warmupS > 0) for (const t of targets) await run(t.port, wrkScript, s.warmupS);
+    for (let round = 1; round <= s.rounds; round++) {
+      for (let i = 0; i < targets.length; i++) {
+        const t = targets[i];
+        const ka = await measure(t, wrkScript);
+        const hs = await measure(t, closeScript);
+        const row = rows[i];
+        row.keepAlive.push(ka.r.rps);
+        row.handshakes.push(hs.r.rps);
+        row.keepAliveCpuUs.push(ka.cpuUs);
+        row.handshakeCpuUs.push(hs.cpuUs);
+        row.errors += Object.values(ka.r.errors).reduce((a, b) => a + b, 0) + Object.values(hs.r.errors).reduce((a, b) => a + b, 0);
+        log(
+          `round ${round} ${t.name.padEnd(5)} keep-alive ${ka.r.rps.toFixed(0)} rps (p99 ${ka.r.p99Ms.toFixed(2)} ms, ${ka.cpuUs.toFixed(1)} µs CPU/req)` +
+            `  handshakes ${hs.r.rps.toFixed(0)}/s (${hs.cpuUs.toFixed(0)} µs CPU each)`,
+        );
+      }
+    }
+    return report(rows);
+  } finally {
+    for (const p of started.reverse()) await pm.stop(p, 2000);
+  }
+}
+
+function report(rows: Row[]): string[] {
+  const lines = [
+    'TLS (wrk over https, HTTP/1.1; nginx plain-HTTP upstream):',
+    'proxy   keep-alive rps  CPU µs/req   handshakes/s  CPU µs/handshake   errors',
+  ];
+  for (const r of rows) {
+    lines.push(
+      `${r.name.padEnd(8)}${median(r.keepAlive).toFixed(0).padStart(13)}${median(r.keepAliveCpuUs).toFixed(1).padStart(12)}` +
+        `${median(r.handshakes).toFixed(0).padStart(15)}${median(r.handshakeCpuUs).toFixed(0).padStart(18)}${String(r.errors).padStart(9)}`,
+    );
+  }
+  const weft = rows.find((r) => r.name === 'weft');
+  const nginx = rows.find((r) => r.name === 'nginx');
+  const ratio = (a: number[], b: number[]): string => (median(a) / median(b)).toFixed(2);
+  if (weft !== undefined && nginx !== undefined) {
+    lines.push(`weft/nginx rps: keep-alive ${ratio(weft.keepAlive, nginx.keepAlive)}x, handshakes ${ratio(weft.handshakes, nginx.handshakes)}x (target >= 0.80x)`);
+    // Throughput a core could give if the proxy were the only limit: the inverse CPU ratio.
+    lines.push(`weft/nginx per CPU: keep-alive ${ratio(nginx.keepAliveCpuUs, weft.keepAliveCpuUs)}x, handshakes ${ratio(nginx.handshakeCpuUs, weft.handshakeCpuUs)}x`);
+  }
+  for (const r of rows) {
+    lines.push(
+      JSON.stringify({
+        suite: 'tls',
+        proxy: r.name,
+        keepalive_rps: Math.round(median(r.keepAlive)),
+        keepalive_cpu_us: Number(median(r.keepAliveCpuUs).toFixed(1)),
+        handshakes_per_s: Math.round(median(r.handshakes)),
+        handshake_cpu_us: Math.round(median(r.handshakeCpuUs)),
+        errors: r.errors,
+      }),
+    );
+  }
+  return lines;
+}
+
+/** The suite inside `npm run bench`: same cores, durations, rounds and connections as the others. */
+export function runTlsSuite(ctx: Context, ports: TlsPorts): Promise<string[]> {
+  const o = ctx.opts;
+  return runTls(
+    ctx.pm,
+    {
+      dir: ctx.dir,
+      durationS: o.durationS,
+      rounds: o.rounds,
+      warmupS: o.warmupS,
+      connections: o.connections,
+      proxyCpu: o.proxyCpu,
+      loadCpu: o.loadCpu,
+      nofile: ctx.nofile,
+      nginx: ctx.tools.nginx,
+      wrk: ctx.tools.wrk,
+      proxies: o.proxies,
+    },
+    ports,
+  );
+}
+
+interface Options {
+  durationS: number;
+  rounds: number;
+  connections: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const quick = argv.includes('--quick');
+  const num = (flag: string, def: number): number => {
+    const i = argv.indexOf(flag);
+    const v = i >= 0 ? Number(argv[i + 1]) : def;
+    if (!Number.isFinite(v) || v <= 0) throw new Error(`${flag} needs a positive number`);
+    return v;
+  };
+  return { durationS: num('--duration', quick ? 2 : 5), rounds: num('--rounds', quick ? 1 : 3), connections: num('--connections', 50) };
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const tools = ensureTools(['nginx', 'wrk', 'taskset']);
-  const twoCores = cpus().length >= 2;
-  const proxyCpu = twoCores ? 1 : 0;
-  const loadCpu = 0;
   const dir = mkdtempSync(join(tmpdir(), 'weft-bench-tls-'));
   const pm = new ProcessManager();
   const cleanup = async (): Promise<void> => {
@@ -157,51 +301,29 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
   try {
-    const [upPort, weftPort, weftAdmin, nginxPort] = await freePorts(4);
-    const cert = makeCert(dir);
-    const wrkScript = writeWrkScript(dir);
-    const closeScript = join(dir, 'wrk-close.lua');
-    writeFileSync(closeScript, `wrk.headers["Connection"] = "close"\n${readFileSync(wrkScript, 'utf8')}`);
-    const upConf = upstreamNginx(dir, upPort);
-    const up = pm.start('upstream nginx', [tools.nginx, '-e', 'stderr', '-p', join(upConf, '..'), '-c', upConf], { cpu: loadCpu, nofile: 16384 });
-    await waitUntil(up, 'upstream', () => tcpOpen(upPort), 10_000);
-    const targets: { name: string; port: number; proc: Managed }[] = [
-      {
-        name: 'weft',
-        port: weftPort,
-        proc: pm.start('weft', [process.execPath, WEFT_MAIN, 'proxy', '-c', weftTlsBootstrap(dir, weftPort, weftAdmin, upPort, cert), '-l', 'warn'], { cpu: proxyCpu, nofile: 16384 }),
-      },
-      { name: 'nginx', port: nginxPort, proc: pm.start('nginx-tls', [tools.nginx, '-e', 'stderr', '-p', join(dir, 'nginx-tls'), '-c', nginxTlsConf(dir, nginxPort, upPort, cert)], { cpu: proxyCpu, nofile: 16384 }) },
-    ];
-    for (const t of targets) await waitUntil(t.proc, `${t.name} https GET /`, () => httpsOk(t.port), 30_000);
-    log(`ready: weft :${weftPort}, nginx :${nginxPort}, upstream :${upPort}; ${opts.rounds} round(s) x ${opts.durationS} s, c${opts.connections}`);
-    const rows: Row[] = targets.map((t) => ({ name: t.name, keepAlive: [], handshakes: [], errors: 0 }));
-    const run = (port: number, script: string): Promise<WrkResult> =>
-      runWrk(pm, tools.wrk, script, { url: `https://127.0.0.1:${port}/`, connections: opts.connections, durationS: opts.durationS, cpu: loadCpu });
-    for (const t of targets) await runWrk(pm, tools.wrk, wrkScript, { url: `https://127.0.0.1:${t.port}/`, connections: opts.connections, durationS: 1, cpu: loadCpu });
-    for (let round = 1; round <= opts.rounds; round++) {
-      for (let i = 0; i < targets.length; i++) {
-        const t = targets[i];
-        const ka = await run(t.port, wrkScript);
-        const hs = await run(t.port, closeScript);
-        rows[i].keepAlive.push(ka.rps);
-        rows[i].handshakes.push(hs.rps);
-        rows[i].errors += Object.values(ka.errors).reduce((a, b) => a + b, 0) + Object.values(hs.errors).reduce((a, b) => a + b, 0);
-        log(`round ${round} ${t.name.padEnd(5)} keep-alive ${ka.rps.toFixed(0)} rps (p99 ${ka.p99Ms.toFixed(2)} ms)  handshakes ${hs.rps.toFixed(0)}/s`);
-      }
-    }
-    const [weft, nginx] = rows;
-    const ratio = (a: number[], b: number[]): string => (median(a) / median(b)).toFixed(2);
-    console.log('proxy   keep-alive HTTPS rps   TLS handshakes/s   errors');
-    for (const r of rows) console.log(`${r.name.padEnd(8)}${median(r.keepAlive).toFixed(0).padStart(20)}${median(r.handshakes).toFixed(0).padStart(19)}${String(r.errors).padStart(9)}`);
-    console.log(`weft/nginx: keep-alive ${ratio(weft.keepAlive, nginx.keepAlive)}x, handshakes ${ratio(weft.handshakes, nginx.handshakes)}x (target >= 0.80x)`);
-    for (const r of rows) console.log(JSON.stringify({ bench: 'tls', proxy: r.name, keepalive_rps: median(r.keepAlive), handshakes_per_s: median(r.handshakes), errors: r.errors }));
+    const [upstream, weft, weftAdmin, nginx] = await freePorts(4);
+    const settings: TlsRunSettings = {
+      dir,
+      durationS: opts.durationS,
+      rounds: opts.rounds,
+      warmupS: 1,
+      connections: opts.connections,
+      proxyCpu: cpus().length >= 2 ? 1 : 0,
+      loadCpu: 0,
+      nofile: 16384,
+      nginx: tools.nginx,
+      wrk: tools.wrk,
+      proxies: ['weft', 'nginx'],
+    };
+    for (const line of await runTls(pm, settings, { upstream, weft, weftAdmin, nginx })) console.log(line);
   } finally {
     await cleanup();
   }
 }
 
-main().catch((e: unknown) => {
-  console.error(`bench-tls: ${e instanceof Error ? e.message : String(e)}`);
-  process.exitCode = 1;
-});
+if (require.main === module) {
+  main().catch((e: unknown) => {
+    console.error(`bench-tls: ${e instanceof Error ? e.message : String(e)}`);
+    process.exitCode = 1;
+  });
+}

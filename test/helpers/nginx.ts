@@ -15,7 +15,8 @@ export interface Nginx {
   stop(): Promise<void>;
 }
 
-export async function startNginx(serverBody: string): Promise<Nginx> {
+/** `listenParams` go on the listen line (e.g. `ssl http2`: nginx 1.22 takes HTTP/2 only there). */
+export async function startNginx(serverBody: string, listenParams = ''): Promise<Nginx> {
   const t = tempDir('weft-nginx-');
   const dir = t.dir;
   for (const d of ['logs', 'tmp']) fs.mkdirSync(`${dir}/${d}`);
@@ -37,7 +38,7 @@ http {
   scgi_temp_path ${dir}/tmp/scgi;
   keepalive_requests 100000;
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${listenParams === '' ? '' : ' ' + listenParams};
     ${serverBody}
   }
 }

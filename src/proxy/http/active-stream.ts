@@ -147,6 +147,10 @@ export abstract class ActiveStream implements RouterDownstream, RouteRequest, Fi
       this.localReply({ status: 426, body: 'Upgrade Required', details: 'low_version', flag: ResponseFlag.None });
       return;
     }
+    // Envoy: x-forwarded-proto says how the request reached this proxy (TLS or not), whatever the
+    // request itself claims (:scheme, absolute-form). An HTTP/1 request's scheme defaults to it.
+    const connectionScheme = conn.info.tls !== undefined ? 'https' : 'http';
+    if (!this.http2) this.scheme = connectionScheme;
     // Absolute-form targets (proxies are asked this way) become origin-form plus authority.
     let path = head.path;
     let authority = headers.get('host');
@@ -185,7 +189,7 @@ export abstract class ActiveStream implements RouterDownstream, RouteRequest, Fi
       headers.remove('expect');
       this.sendContinue();
     }
-    this.info.requestId = applyForwardingHeaders(config, headers, conn.info.remoteAddress, this.scheme);
+    this.info.requestId = applyForwardingHeaders(config, headers, conn.info.remoteAddress, connectionScheme);
     if (config.maxStreamDurationMs > 0) {
       this.durationTimer = setTimeout(onMaxStreamDuration, config.maxStreamDurationMs, this);
     }
@@ -684,12 +688,20 @@ export class Http1ActiveStream extends ActiveStream {
   private responseFraming = Framing.Length;
   /** A response head waiting to leave together with the first body bytes. */
   private pendingHead: string | null = null;
+  /**
+   * TLS connections cork the socket for each batch (one upstream read), so everything it produces
+   * (e.g. a chunk and the last chunk) is one write and one TLS record. Plaintext skips it: the head
+   * and body are already one write and cork/uncork would only cost.
+   */
+  private readonly corkBatches: boolean;
+  private corked = false;
 
   constructor(
     private readonly conn: StreamConnection,
     head: MessageHead,
   ) {
     super(conn, head);
+    this.corkBatches = conn.info.tls !== undefined;
   }
 
   protected pauseDownstream(): void {
@@ -801,10 +813,19 @@ export class Http1ActiveStream extends ActiveStream {
     if (s.isPaused() && this.heldBytes <= this.config.bufferLimitBytes) s.resume();
   }
 
-  beginBatch(): void {}
+  beginBatch(): void {
+    if (this.corkBatches && !this.corked) {
+      this.corked = true;
+      this.conn.socket.cork();
+    }
+  }
 
   endBatch(): void {
     this.flushPendingHead();
+    if (this.corked) {
+      this.corked = false;
+      this.conn.socket.uncork();
+    }
   }
 
   private flushPendingHead(): void {

@@ -1,5 +1,6 @@
 import type * as net from 'node:net';
 import type * as tls from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { Http1ServerConnection, type DownstreamConnectionInfo } from './connection-manager';
 import type { HcmConfig } from './hcm-config';
 import { Http2ServerConnection } from './http2-connection';
@@ -23,7 +24,7 @@ export function selectHttpCodec(socket: net.Socket, config: HcmConfig, info: Dow
     case 'HTTP1':
       return new Http1ServerConnection(socket, config, info, owner);
     case 'HTTP2':
-      return new Http2ServerConnection(socket, config, info, owner);
+      return new Http2ServerConnection(adoptAsHttp2(socket), config, info, owner);
     case 'AUTO': {
       const alpn = (socket as tls.TLSSocket).alpnProtocol;
       if (alpn === 'h2') return new Http2ServerConnection(socket, config, info, owner);
@@ -91,7 +92,7 @@ class PrefaceSniffer implements HttpConnectionLike {
     let conn: HttpConnectionLike;
     if (isPreface) {
       // node:http2 takes the bytes already read from the socket's buffer when it adopts it.
-      conn = new Http2ServerConnection(socket, this.config, this.info, this.owner);
+      conn = new Http2ServerConnection(adoptAsHttp2(socket), this.config, this.info, this.owner);
     } else {
       conn = new Http1ServerConnection(socket, this.config, this.info, this.owner);
       socket.resume();
@@ -115,3 +116,13 @@ class PrefaceSniffer implements HttpConnectionLike {
 }
 
 function noop(): void {}
+
+/**
+ * HTTP/2 on a TLS connection that did not negotiate ALPN "h2" (codec_type HTTP2, or AUTO seeing the
+ * preface from a client that offered no ALPN) is served, as Envoy does; but node:http2 closes such
+ * a socket ('unknownProtocol'), so the socket is told it negotiated h2.
+ */
+function adoptAsHttp2(socket: net.Socket): net.Socket {
+  if (socket instanceof TLSSocket && socket.alpnProtocol !== 'h2') socket.alpnProtocol = 'h2';
+  return socket;
+}

@@ -110,6 +110,10 @@ export class DownstreamTlsTransport {
       }
       settled = true;
       clearTimeout(timer);
+      // tls.Server clears this flag when a server handshake completes; a TLSSocket made by hand
+      // keeps it set, and node:http2 then waits forever for 'secureConnect' before starting its
+      // session (HTTP/2 over TLS would never answer).
+      (s as unknown as { secureConnecting: boolean }).secureConnecting = false;
       s.off('error', onError);
       s.off('close', onClose);
       this.stats.handshake.inc();

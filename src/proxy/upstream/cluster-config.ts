@@ -6,7 +6,7 @@ import { ConfigIssue, joinPath, rejectUnsupported } from '../../lib/config-error
 import { parseCircuitBreakers } from './circuit-breakers';
 import { Decoded, isObject, readBool, readEnum, readNumber, readObject, readString } from '../../lib/decoded-read';
 import { DNS_LOOKUP_FAMILIES, DnsLookupFamily } from './dns';
-import { parseHttpOptions, UpstreamHttpOptions } from './http-options';
+import { HTTP_PROTOCOL_OPTIONS_NAME, parseHttpOptions, UpstreamHttpOptions } from './http-options';
 import { LbConfig, parseLbConfig } from './lb';
 import { DEFAULT_ZONE_AWARE, ZoneAwareConfig } from './lb/types';
 import { EndpointSpec, parseLoadAssignment } from './load-assignment';
@@ -241,6 +241,14 @@ export function parseClusterConfig(
       const statPrefix = `cluster.${altStatName ?? name}.`;
       transport = compileUpstreamTransport(c['transport_socket'], tp, issues, { ...transportDeps, statPrefix }) ?? PLAINTEXT_TRANSPORT;
     }
+  }
+
+  if (http.protocol === 'auto' && !transport.secure && issues.length === start) {
+    // As Envoy: choosing the protocol by ALPN needs a transport that negotiates ALPN.
+    issues.push({
+      path: `${joinPath(path, 'typed_extension_protocol_options')}[${JSON.stringify(HTTP_PROTOCOL_OPTIONS_NAME)}].auto_config`,
+      message: `ALPN configured for cluster ${name} which has a non-ALPN transport socket (auto_config needs a TLS transport_socket; use explicit_http_config over plaintext)`,
+    });
   }
 
   if (issues.length > start) return undefined;
