@@ -190,6 +190,33 @@ export class Http2Client {
   }
 }
 
+/**
+ * The Http2UpstreamStream of a node:http2 client stream. The handlers below are shared by all
+ * streams (node calls them with `this` = the emitting stream): no per-stream closures.
+ */
+const OWNER = Symbol('weft.http2.upstreamStream');
+type OwnedStream = http2.ClientHttp2Stream & { [OWNER]: Http2UpstreamStream };
+const owner = (s: http2.ClientHttp2Stream): Http2UpstreamStream => (s as OwnedStream)[OWNER];
+
+function onStreamResponse(this: http2.ClientHttp2Stream, h: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
+  owner(this).onResponse(h, flags, raw);
+}
+function onStreamData(this: http2.ClientHttp2Stream, chunk: Buffer): void {
+  owner(this).handler.onResponseBody(chunk);
+}
+function onStreamTrailers(this: http2.ClientHttp2Stream, _h: http2.IncomingHttpHeaders, _f: number, raw: string[]): void {
+  owner(this).onTrailers(raw);
+}
+function onStreamEnd(this: http2.ClientHttp2Stream): void {
+  owner(this).onEnd();
+}
+function onStreamDrain(this: http2.ClientHttp2Stream): void {
+  owner(this).handler.onUpstreamDrain();
+}
+function onStreamClose(this: http2.ClientHttp2Stream): void {
+  owner(this).onClose();
+}
+
 /** One request stream on an upstream HTTP/2 connection. */
 class Http2UpstreamStream implements UpstreamStream {
   private stream: http2.ClientHttp2Stream | null = null;
@@ -197,10 +224,11 @@ class Http2UpstreamStream implements UpstreamStream {
   private requestEnded = false;
   private responseEnded = false;
   private done = false;
+  private drainListening = false;
 
   constructor(
     private readonly client: Http2Client,
-    private readonly handler: UpstreamStreamHandler,
+    readonly handler: UpstreamStreamHandler,
   ) {}
 
   sendHead(method: string, path: string, authority: string, headers: HeaderMap, _chunked: boolean, contentLength: number, upgrade: string | undefined, endStream: boolean): void {
@@ -233,20 +261,26 @@ class Http2UpstreamStream implements UpstreamStream {
     }
     this.stream = stream;
     this.requestEnded = endStream;
-    stream.on('response', (h: http2.IncomingHttpHeaders, flags: number, raw: string[]) => this.onResponse(h, flags, raw));
-    stream.on('data', (chunk: Buffer) => this.handler.onResponseBody(chunk));
-    stream.on('trailers', (_h: http2.IncomingHttpHeaders, _f: number, raw: string[]) => this.onTrailers(raw));
-    stream.on('end', () => this.onEnd());
-    stream.on('drain', () => this.handler.onUpstreamDrain());
+    (stream as OwnedStream)[OWNER] = this;
+    stream.on('response', onStreamResponse);
+    stream.on('data', onStreamData);
+    stream.on('trailers', onStreamTrailers);
+    stream.on('end', onStreamEnd);
     stream.on('error', noop); // 'close' follows with the reset code
-    stream.on('close', () => this.onClose());
+    stream.on('close', onStreamClose);
+    // 'drain' is listened to once a write has found the stream's buffer full.
   }
 
   sendBody(chunk: Buffer): boolean {
     const s = this.stream;
     if (s === null || s.destroyed) return true;
     // The chunk may be a view into a socket read buffer: nghttp2 may hold it until the window opens.
-    return s.write(Buffer.from(chunk));
+    const ok = s.write(Buffer.from(chunk));
+    if (!ok && !this.drainListening) {
+      this.drainListening = true;
+      s.on('drain', onStreamDrain);
+    }
+    return ok;
   }
 
   sendEnd(_trailers: HeaderMap | null, _complete: boolean): void {
@@ -292,7 +326,8 @@ class Http2UpstreamStream implements UpstreamStream {
     }
   }
 
-  private onResponse(h: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
+  /** @internal */
+  onResponse(h: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
     if (this.done) return;
     const headers = new HeaderMap();
     const status = readResponseHeaders(raw, headers);
@@ -317,14 +352,16 @@ class Http2UpstreamStream implements UpstreamStream {
     this.handler.onResponseHead(head);
   }
 
-  private onTrailers(raw: string[]): void {
+  /** @internal */
+  onTrailers(raw: string[]): void {
     const t = new HeaderMap();
     readResponseHeaders(raw, t);
     this.trailers = t;
     this.client.pool.cluster.http2Stats.trailers.inc();
   }
 
-  private onEnd(): void {
+  /** @internal */
+  onEnd(): void {
     if (this.done) return;
     this.responseEnded = true;
     const t = this.trailers;
@@ -339,7 +376,8 @@ class Http2UpstreamStream implements UpstreamStream {
     this.handler.onResponseComplete(t);
   }
 
-  private onClose(): void {
+  /** @internal */
+  onClose(): void {
     if (this.done) return;
     const s = this.stream!;
     const code = s.rstCode;
