@@ -217,6 +217,23 @@ function onStreamClose(this: http2.ClientHttp2Stream): void {
   owner(this).onClose();
 }
 
+class CorkedStreams {
+  private readonly streams: Http2UpstreamStream[] = [];
+  private readonly flushBound = (): void => this.flush();
+  add(s: Http2UpstreamStream): void {
+    if (this.streams.push(s) === 1) setImmediate(this.flushBound);
+  }
+  private flush(): void {
+    const list = this.streams;
+    // Uncorking cannot add streams (only sendBody does), but a handler may: take the batch first.
+    const batch = list.splice(0, list.length);
+    for (let i = 0; i < batch.length; i++) batch[i].uncork();
+  }
+}
+
+/** Streams whose request body writes wait for the end of this event-loop turn (at most one entry per stream). */
+const corked = new CorkedStreams();
+
 /** One request stream on an upstream HTTP/2 connection. */
 class Http2UpstreamStream implements UpstreamStream {
   private stream: http2.ClientHttp2Stream | null = null;
@@ -225,6 +242,8 @@ class Http2UpstreamStream implements UpstreamStream {
   private responseEnded = false;
   private done = false;
   private drainListening = false;
+  /** Request body writes are held (stream corked) until the end of this event-loop turn. */
+  private corked = false;
 
   constructor(
     private readonly client: Http2Client,
@@ -274,6 +293,25 @@ class Http2UpstreamStream implements UpstreamStream {
   sendBody(chunk: Buffer): boolean {
     const s = this.stream;
     if (s === null || s.destroyed) return true;
+    if (!this.corked) {
+      // Held until this event-loop turn's I/O is handled: a request end read in the same turn then
+      // rides on the last DATA frame (END_STREAM) instead of costing an empty frame and a write.
+      this.corked = true;
+      s.cork();
+      corked.add(this);
+    }
+    return this.write(s, chunk);
+  }
+
+  /** @internal The corked writes go out (or already went with end()). */
+  uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    const s = this.stream;
+    if (s !== null && !s.destroyed) s.uncork();
+  }
+
+  private write(s: http2.ClientHttp2Stream, chunk: Buffer): boolean {
     // The chunk may be a view into a socket read buffer: nghttp2 may hold it until the window opens.
     const ok = s.write(Buffer.from(chunk));
     if (!ok && !this.drainListening) {
@@ -287,15 +325,18 @@ class Http2UpstreamStream implements UpstreamStream {
     const s = this.stream;
     if (s === null || this.requestEnded) return;
     this.requestEnded = true;
+    // end() also sends what is corked.
+    this.corked = false;
     if (!s.destroyed) s.end();
   }
 
   sendTunnelData(chunk: Buffer): boolean {
-    return this.sendBody(chunk);
+    const s = this.stream;
+    if (s === null || s.destroyed) return true;
+    return this.write(s, chunk);
   }
 
   cork(): void {}
-  uncork(): void {}
 
   get writableLength(): number {
     return this.stream?.writableLength ?? 0;
@@ -571,6 +612,7 @@ export class Http2ConnectionPool implements ConnectionPool {
 }
 
 function noop(): void {}
+
 
 /** One timer for all HTTP/2 pools: idle connections are swept once a second. */
 const sweeper = new (class {
