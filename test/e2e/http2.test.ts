@@ -134,6 +134,11 @@ describe('HTTP/2 in the proxy', () => {
           }),
           httpListener('h1only', routes, { codec_type: 'HTTP1' }),
           httpListener('h2only', routes, { codec_type: 'HTTP2', common_http_protocol_options: { idle_timeout: '1s' } }),
+          httpListener('h2idle', routes, {
+            codec_type: 'HTTP2',
+            stream_idle_timeout: '0.2s',
+            access_log: [fileAccessLog(log, '%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %PROTOCOL% %RESPONSE_CODE_DETAILS%\n')],
+          }),
         ],
         [
           staticCluster('echo', [echo.port]),
@@ -251,6 +256,26 @@ describe('HTTP/2 in the proxy', () => {
     assert.ok((await px.stat('http2.rx_reset')) >= 1);
     assert.ok((await px.stat('http.auto.downstream_rq_rx_reset')) >= 1);
     await waitFor(() => readLines(log).some((l) => l.startsWith('GET /rst') && / DR/.test(l)), 5000, 'DR in the access log');
+  });
+
+  test('stream_idle_timeout: a stalled stream gets 504 SI, counted; the other streams of the connection are served', async () => {
+    const before = await px.stat('http.h2idle.downstream_rq_idle_timeout');
+    const session = http2.connect(`http://127.0.0.1:${px.ports.h2idle}`);
+    session.on('error', () => undefined);
+    const ask = (path: string, extra: http2.OutgoingHttpHeaders = {}): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = session.request({ ':path': path, ...extra });
+        req.on('response', (h) => resolve(Number(h[':status'])));
+        req.on('error', reject);
+        req.resume();
+      });
+    const [stalled, quick1, quick2] = await Promise.all([ask('/stall-h2', { 'x-delay-ms': '10000' }), ask('/quick-1'), ask('/quick-2')]);
+    session.close();
+    assert.equal(stalled, 504);
+    assert.equal(quick1, 200);
+    assert.equal(quick2, 200);
+    assert.equal((await px.stat('http.h2idle.downstream_rq_idle_timeout')) - before, 1);
+    await waitFor(() => readLines(log).some((l) => l.startsWith('GET /stall-h2 504 SI HTTP/2 stream_idle_timeout')), 5000, '504 SI in the access log');
   });
 
   test('a slow reader: the upstream is paused, proxy buffering stays bounded, nothing is lost', async () => {

@@ -63,6 +63,8 @@ export class Http2ServerConnection implements StreamOwner {
   private keepaliveTimer: NodeJS.Timeout | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   private drainTimer: NodeJS.Timeout | null = null;
+  /** One stream_idle_timeout timer for all the connection's streams (not one per stream). */
+  private streamIdleTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly socket: net.Socket,
@@ -143,7 +145,34 @@ export class Http2ServerConnection implements StreamOwner {
     const s = new Http2ActiveStream(this, stream, raw);
     this.streams.add(s);
     this.config.stats.http2.streams_active.inc();
+    const idle = this.config.streamIdleTimeoutMs;
+    if (idle > 0 && this.streamIdleTimer === null) this.streamIdleTimer = setTimeout(onStreamIdleCheck, idle, this);
     s.begin();
+  }
+
+  /** @internal Times out the streams idle for stream_idle_timeout; re-arms for the next one due. */
+  checkStreamIdle(): void {
+    this.streamIdleTimer = null;
+    if (this.closed) return;
+    const idle = this.config.streamIdleTimeoutMs;
+    const now = performance.now();
+    let expired: Http2ActiveStream[] | null = null;
+    let next = Infinity;
+    for (const s of this.streams) {
+      const due = s.lastActivity + idle;
+      // Timers may fire up to a millisecond early relative to performance.now().
+      if (due <= now + 1) (expired ??= []).push(s);
+      else if (due < next) next = due;
+    }
+    if (expired !== null) {
+      for (const s of expired) {
+        s.onStreamIdleTimeout();
+        // A stream the timeout leaves open (a tunnel) gets a new period rather than a busy loop.
+        s.lastActivity = now;
+        if (this.streams.has(s) && now + idle < next) next = now + idle;
+      }
+    }
+    if (next !== Infinity && !this.closed) this.streamIdleTimer = setTimeout(onStreamIdleCheck, Math.max(1, Math.ceil(next - now)), this);
   }
 
   private onSessionError(e: NodeJS.ErrnoException): void {
@@ -180,7 +209,7 @@ export class Http2ServerConnection implements StreamOwner {
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const t of [this.durationTimer, this.pingTimer, this.drainTimer]) if (t !== null) clearTimeout(t);
+    for (const t of [this.durationTimer, this.pingTimer, this.drainTimer, this.streamIdleTimer]) if (t !== null) clearTimeout(t);
     if (this.keepaliveTimer !== null) clearInterval(this.keepaliveTimer);
     const stats = this.config.stats;
     stats.downstream_cx_active.dec();
@@ -198,4 +227,8 @@ export class Http2ServerConnection implements StreamOwner {
     if (this.session !== null && !this.session.destroyed) this.session.destroy();
     this.owner.onConnectionClosed(this);
   }
+}
+
+function onStreamIdleCheck(conn: Http2ServerConnection): void {
+  conn.checkStreamIdle();
 }

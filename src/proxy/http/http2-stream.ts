@@ -13,6 +13,39 @@ const WAIT_FOR_TRAILERS: http2.ServerStreamResponseOptions = { waitForTrailers: 
 const NO_TRAILERS: http2.ServerStreamResponseOptions = {};
 
 /**
+ * The Http2ActiveStream of a node:http2 stream. The event handlers below are shared by all streams
+ * (node calls them with `this` = the emitting stream): no per-stream closures on the hot path.
+ */
+const OWNER = Symbol('weft.http2.activeStream');
+type OwnedStream = http2.ServerHttp2Stream & { [OWNER]: Http2ActiveStream };
+const owner = (s: http2.ServerHttp2Stream): Http2ActiveStream => (s as OwnedStream)[OWNER];
+
+function onStreamData(this: http2.ServerHttp2Stream, chunk: Buffer): void {
+  const a = owner(this);
+  a.lastActivity = performance.now();
+  a.onDownstreamData(chunk);
+}
+function onStreamEnd(this: http2.ServerHttp2Stream): void {
+  owner(this).onDownstreamComplete();
+}
+function onStreamTrailers(this: http2.ServerHttp2Stream): void {
+  owner(this).config.stats.http2.trailers.inc();
+}
+function onStreamDrain(this: http2.ServerHttp2Stream): void {
+  const a = owner(this);
+  a.lastActivity = performance.now();
+  a.onDownstreamDrain();
+}
+function onStreamClosed(this: http2.ServerHttp2Stream): void {
+  owner(this).onStreamClose();
+}
+function onWantTrailers(this: http2.ServerHttp2Stream): void {
+  owner(this).sendTrailers();
+}
+/** 'close' follows with the reset code. */
+function ignoreError(): void {}
+
+/**
  * One request stream on a downstream HTTP/2 connection. The request head is translated to the
  * shared form (":authority" → host, cookies joined) and goes through the same filters and router as
  * HTTP/1.1; the response is written with node:http2's stream, whose write() reports when the
@@ -23,6 +56,9 @@ export class Http2ActiveStream extends ActiveStream {
   private trailers: HeaderMap | null = null;
   /** The response ended with its headers (HEAD, 204, 304, a local reply without body). */
   private headersEnded = false;
+  private drainListening = false;
+  /** performance.now() of the last read or write on the stream (stream_idle_timeout, checked by the connection). */
+  lastActivity = performance.now();
 
   constructor(
     private readonly conn: Http2ServerConnection,
@@ -58,15 +94,13 @@ export class Http2ActiveStream extends ActiveStream {
 
   begin(): void {
     const s = this.stream;
-    s.on('data', (chunk: Buffer) => this.onDownstreamData(chunk));
-    s.on('end', () => this.onDownstreamComplete());
-    s.on('trailers', () => this.config.stats.http2.trailers.inc());
-    s.on('drain', () => this.onDownstreamDrain());
-    s.on('error', () => undefined); // 'close' follows with the reset code
-    s.on('close', () => this.onStreamClose());
-    s.on('wantTrailers', () => this.sendTrailers());
-    const idle = this.config.streamIdleTimeoutMs;
-    if (idle > 0) s.setTimeout(idle, () => this.onStreamIdleTimeout());
+    (s as OwnedStream)[OWNER] = this;
+    s.on('data', onStreamData);
+    s.on('end', onStreamEnd);
+    s.on('trailers', onStreamTrailers);
+    s.on('error', ignoreError);
+    s.on('close', onStreamClosed);
+    // 'drain' and 'wantTrailers' are listened to only when needed; stream_idle_timeout is the connection's sweep.
     this.start();
   }
 
@@ -75,7 +109,8 @@ export class Http2ActiveStream extends ActiveStream {
     this.onDownstreamReset();
   }
 
-  private onStreamClose(): void {
+  /** @internal node:http2 closed the stream. */
+  onStreamClose(): void {
     if (this.state === State.Done) return;
     const code = this.stream.rstCode;
     if (code !== undefined && code !== NGHTTP2_NO_ERROR && !this.conn.closing) {
@@ -112,9 +147,12 @@ export class Http2ActiveStream extends ActiveStream {
     if (head.upgrade) delete out['content-length'];
     // No body can follow: the stream ends with the headers (a gRPC trailers-only answer stays one).
     this.headersEnded = this.method === 'HEAD' || status === 204 || status === 304 || (head.contentLength === 0 && !head.upgrade);
+    this.lastActivity = performance.now();
+    // Trailers can only follow a chunked HTTP/1.1 body or an HTTP/2 upstream's (both marked chunked).
+    const waitForTrailers = !this.headersEnded && head.chunked;
+    if (waitForTrailers) s.once('wantTrailers', onWantTrailers);
     try {
-      // Trailers can only follow a chunked HTTP/1.1 body or an HTTP/2 upstream's (both marked chunked).
-      s.respond(out, this.headersEnded ? END_WITH_HEADERS : head.chunked ? WAIT_FOR_TRAILERS : NO_TRAILERS);
+      s.respond(out, this.headersEnded ? END_WITH_HEADERS : waitForTrailers ? WAIT_FOR_TRAILERS : NO_TRAILERS);
     } catch {
       // Headers HTTP/2 cannot carry (invalid names or values from upstream): a protocol error.
       this.resetStream(ResponseFlag.UpstreamProtocolError, 'upstream_reset_after_response_started{protocol_error}');
@@ -124,8 +162,14 @@ export class Http2ActiveStream extends ActiveStream {
   encodeData(chunk: Buffer): boolean {
     if (this.state === State.Done || this.headersEnded) return true;
     this.info.bytesSent += chunk.length;
+    this.lastActivity = performance.now();
     // Upstream bytes may live in a shared read buffer: what the stream keeps must be a copy.
-    return this.stream.write(Buffer.from(chunk));
+    const ok = this.stream.write(Buffer.from(chunk));
+    if (!ok && !this.drainListening) {
+      this.drainListening = true;
+      this.stream.on('drain', onStreamDrain);
+    }
+    return ok;
   }
 
   encodeComplete(trailers: HeaderMap | null): void {
@@ -138,7 +182,8 @@ export class Http2ActiveStream extends ActiveStream {
     this.complete(true);
   }
 
-  private sendTrailers(): void {
+  /** @internal node:http2 asks for the trailers (the response was sent with waitForTrailers). */
+  sendTrailers(): void {
     const s = this.stream;
     if (s.destroyed) return;
     const t = this.trailers;

@@ -190,6 +190,50 @@ export class Http2Client {
   }
 }
 
+/**
+ * The Http2UpstreamStream of a node:http2 client stream. The handlers below are shared by all
+ * streams (node calls them with `this` = the emitting stream): no per-stream closures.
+ */
+const OWNER = Symbol('weft.http2.upstreamStream');
+type OwnedStream = http2.ClientHttp2Stream & { [OWNER]: Http2UpstreamStream };
+const owner = (s: http2.ClientHttp2Stream): Http2UpstreamStream => (s as OwnedStream)[OWNER];
+
+function onStreamResponse(this: http2.ClientHttp2Stream, h: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
+  owner(this).onResponse(h, flags, raw);
+}
+function onStreamData(this: http2.ClientHttp2Stream, chunk: Buffer): void {
+  owner(this).handler.onResponseBody(chunk);
+}
+function onStreamTrailers(this: http2.ClientHttp2Stream, _h: http2.IncomingHttpHeaders, _f: number, raw: string[]): void {
+  owner(this).onTrailers(raw);
+}
+function onStreamEnd(this: http2.ClientHttp2Stream): void {
+  owner(this).onEnd();
+}
+function onStreamDrain(this: http2.ClientHttp2Stream): void {
+  owner(this).handler.onUpstreamDrain();
+}
+function onStreamClose(this: http2.ClientHttp2Stream): void {
+  owner(this).onClose();
+}
+
+class CorkedStreams {
+  private readonly streams: Http2UpstreamStream[] = [];
+  private readonly flushBound = (): void => this.flush();
+  add(s: Http2UpstreamStream): void {
+    if (this.streams.push(s) === 1) setImmediate(this.flushBound);
+  }
+  private flush(): void {
+    const list = this.streams;
+    // Uncorking cannot add streams (only sendBody does), but a handler may: take the batch first.
+    const batch = list.splice(0, list.length);
+    for (let i = 0; i < batch.length; i++) batch[i].uncork();
+  }
+}
+
+/** Streams whose request body writes wait for the end of this event-loop turn (at most one entry per stream). */
+const corked = new CorkedStreams();
+
 /** One request stream on an upstream HTTP/2 connection. */
 class Http2UpstreamStream implements UpstreamStream {
   private stream: http2.ClientHttp2Stream | null = null;
@@ -197,10 +241,13 @@ class Http2UpstreamStream implements UpstreamStream {
   private requestEnded = false;
   private responseEnded = false;
   private done = false;
+  private drainListening = false;
+  /** Request body writes are held (stream corked) until the end of this event-loop turn. */
+  private corked = false;
 
   constructor(
     private readonly client: Http2Client,
-    private readonly handler: UpstreamStreamHandler,
+    readonly handler: UpstreamStreamHandler,
   ) {}
 
   sendHead(method: string, path: string, authority: string, headers: HeaderMap, _chunked: boolean, contentLength: number, upgrade: string | undefined, endStream: boolean): void {
@@ -233,35 +280,63 @@ class Http2UpstreamStream implements UpstreamStream {
     }
     this.stream = stream;
     this.requestEnded = endStream;
-    stream.on('response', (h: http2.IncomingHttpHeaders, flags: number, raw: string[]) => this.onResponse(h, flags, raw));
-    stream.on('data', (chunk: Buffer) => this.handler.onResponseBody(chunk));
-    stream.on('trailers', (_h: http2.IncomingHttpHeaders, _f: number, raw: string[]) => this.onTrailers(raw));
-    stream.on('end', () => this.onEnd());
-    stream.on('drain', () => this.handler.onUpstreamDrain());
+    (stream as OwnedStream)[OWNER] = this;
+    stream.on('response', onStreamResponse);
+    stream.on('data', onStreamData);
+    stream.on('trailers', onStreamTrailers);
+    stream.on('end', onStreamEnd);
     stream.on('error', noop); // 'close' follows with the reset code
-    stream.on('close', () => this.onClose());
+    stream.on('close', onStreamClose);
+    // 'drain' is listened to once a write has found the stream's buffer full.
   }
 
   sendBody(chunk: Buffer): boolean {
     const s = this.stream;
     if (s === null || s.destroyed) return true;
+    if (!this.corked) {
+      // Held until this event-loop turn's I/O is handled: a request end read in the same turn then
+      // rides on the last DATA frame (END_STREAM) instead of costing an empty frame and a write.
+      this.corked = true;
+      s.cork();
+      corked.add(this);
+    }
+    return this.write(s, chunk);
+  }
+
+  /** @internal The corked writes go out (or already went with end()). */
+  uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    const s = this.stream;
+    if (s !== null && !s.destroyed) s.uncork();
+  }
+
+  private write(s: http2.ClientHttp2Stream, chunk: Buffer): boolean {
     // The chunk may be a view into a socket read buffer: nghttp2 may hold it until the window opens.
-    return s.write(Buffer.from(chunk));
+    const ok = s.write(Buffer.from(chunk));
+    if (!ok && !this.drainListening) {
+      this.drainListening = true;
+      s.on('drain', onStreamDrain);
+    }
+    return ok;
   }
 
   sendEnd(_trailers: HeaderMap | null, _complete: boolean): void {
     const s = this.stream;
     if (s === null || this.requestEnded) return;
     this.requestEnded = true;
+    // end() also sends what is corked.
+    this.corked = false;
     if (!s.destroyed) s.end();
   }
 
   sendTunnelData(chunk: Buffer): boolean {
-    return this.sendBody(chunk);
+    const s = this.stream;
+    if (s === null || s.destroyed) return true;
+    return this.write(s, chunk);
   }
 
   cork(): void {}
-  uncork(): void {}
 
   get writableLength(): number {
     return this.stream?.writableLength ?? 0;
@@ -292,7 +367,8 @@ class Http2UpstreamStream implements UpstreamStream {
     }
   }
 
-  private onResponse(h: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
+  /** @internal */
+  onResponse(h: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
     if (this.done) return;
     const headers = new HeaderMap();
     const status = readResponseHeaders(raw, headers);
@@ -317,14 +393,16 @@ class Http2UpstreamStream implements UpstreamStream {
     this.handler.onResponseHead(head);
   }
 
-  private onTrailers(raw: string[]): void {
+  /** @internal */
+  onTrailers(raw: string[]): void {
     const t = new HeaderMap();
     readResponseHeaders(raw, t);
     this.trailers = t;
     this.client.pool.cluster.http2Stats.trailers.inc();
   }
 
-  private onEnd(): void {
+  /** @internal */
+  onEnd(): void {
     if (this.done) return;
     this.responseEnded = true;
     const t = this.trailers;
@@ -339,7 +417,8 @@ class Http2UpstreamStream implements UpstreamStream {
     this.handler.onResponseComplete(t);
   }
 
-  private onClose(): void {
+  /** @internal */
+  onClose(): void {
     if (this.done) return;
     const s = this.stream!;
     const code = s.rstCode;
@@ -533,6 +612,7 @@ export class Http2ConnectionPool implements ConnectionPool {
 }
 
 function noop(): void {}
+
 
 /** One timer for all HTTP/2 pools: idle connections are swept once a second. */
 const sweeper = new (class {
