@@ -94,7 +94,12 @@ export class Http2ServerConnection implements StreamOwner {
     this.session = session;
     const config = this.config;
     const o = config.http2;
-    if (o.initialConnectionWindowSize > 65535) session.setLocalWindowSize(o.initialConnectionWindowSize);
+    if (o.initialConnectionWindowSize > 65535) {
+      // The window can only be set on a session that is up; one still connecting would throw.
+      const size = o.initialConnectionWindowSize;
+      if (session.connecting) session.once('connect', () => session.setLocalWindowSize(size));
+      else session.setLocalWindowSize(size);
+    }
     session.on('stream', (stream: http2.ServerHttp2Stream, _h: http2.IncomingHttpHeaders, _f: number, raw: string[]) => this.onStream(stream, raw));
     session.on('error', (e: NodeJS.ErrnoException) => this.onSessionError(e));
     session.on('frameError', () => config.stats.http2.rx_messaging_error.inc());

@@ -1,6 +1,5 @@
 import { HeaderMap } from '../../lib/headers';
 import type { MessageHead } from '../codec/http1/parser';
-import { chunkHeader, encodeLastChunk, encodeRequestHead, Framing } from '../codec/http1/encoder';
 import { backoffMs, NO_RETRY, policyForRequest, ResetKind, shouldRetryReset, shouldRetryResponse, type RetryPolicy } from '../route/retry-policy';
 import { shadowAuthority } from '../route/mirror-policy';
 import { ResponseFlag, type StreamInfo } from '../stream-info';
