@@ -5,6 +5,7 @@ import { chunkHeader, encodeLastChunk, encodeRequestHead, Framing } from '../cod
 import type { Http2Options } from '../codec/http2/options';
 import type { Http2CodecStats } from '../codec/http2/stats';
 import type { UpstreamTransport } from './transport-socket';
+import { idleSweeper } from './idle-sweeper';
 
 /**
  * HTTP/1.1 upstream connection pool, one per host: idle connections are reused LIFO (the warmest
@@ -470,7 +471,7 @@ export class Http1ConnectionPool implements ConnectionPool {
     readonly cluster: PoolCluster,
     readonly host: PoolHost,
   ) {
-    sweeper.add(this);
+    idleSweeper.add(this);
   }
 
   get activeConnections(): number {
@@ -578,7 +579,7 @@ export class Http1ConnectionPool implements ConnectionPool {
     this.drain();
     for (const c of [...this.busy, ...this.connecting]) c.destroy(true);
     for (const p of this.pending.splice(0)) p.handler.onPoolFailure(PoolFailure.ConnectionFailure, 'pool closed');
-    sweeper.delete(this);
+    idleSweeper.delete(this);
   }
 
   /** Closes connections idle for longer than the cluster's idle timeout. */
@@ -626,26 +627,3 @@ export class Http1ConnectionPool implements ConnectionPool {
     this.cluster.poolStats.upstream_cx_active.dec();
   }
 }
-
-/** One timer for all pools: idle upstream connections are swept once a second, not timed one by one. */
-const sweeper = new (class {
-  private readonly pools = new Set<Http1ConnectionPool>();
-  private timer: NodeJS.Timeout | null = null;
-  add(pool: Http1ConnectionPool): void {
-    this.pools.add(pool);
-    if (this.timer === null) {
-      this.timer = setInterval(() => {
-        const now = performance.now();
-        for (const p of this.pools) p.sweepIdle(now);
-      }, 1000);
-      this.timer.unref();
-    }
-  }
-  delete(pool: Http1ConnectionPool): void {
-    this.pools.delete(pool);
-    if (this.pools.size === 0 && this.timer !== null) {
-      clearInterval(this.timer);
-      this.timer = null;
-    }
-  }
-})();

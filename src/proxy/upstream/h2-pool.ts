@@ -13,6 +13,7 @@ import {
   type UpstreamStream,
   type UpstreamStreamHandler,
 } from './conn-pool';
+import { idleSweeper } from './idle-sweeper';
 
 /**
  * HTTP/2 upstream connection pool, one per host: every connection multiplexes up to
@@ -452,7 +453,7 @@ export class Http2ConnectionPool implements ConnectionPool {
     readonly cluster: PoolCluster,
     readonly host: PoolHost,
   ) {
-    sweeper.add(this);
+    idleSweeper.add(this);
   }
 
   get activeConnections(): number {
@@ -564,7 +565,7 @@ export class Http2ConnectionPool implements ConnectionPool {
       this.cluster.poolStats.upstream_rq_pending_active.dec();
       p.handler.onPoolFailure(PoolFailure.ConnectionFailure, 'pool closed');
     }
-    sweeper.delete(this);
+    idleSweeper.delete(this);
   }
 
   sweepIdle(now: number): void {
@@ -612,27 +613,3 @@ export class Http2ConnectionPool implements ConnectionPool {
 }
 
 function noop(): void {}
-
-
-/** One timer for all HTTP/2 pools: idle connections are swept once a second. */
-const sweeper = new (class {
-  private readonly pools = new Set<Http2ConnectionPool>();
-  private timer: NodeJS.Timeout | null = null;
-  add(pool: Http2ConnectionPool): void {
-    this.pools.add(pool);
-    if (this.timer === null) {
-      this.timer = setInterval(() => {
-        const now = performance.now();
-        for (const p of this.pools) p.sweepIdle(now);
-      }, 1000);
-      this.timer.unref();
-    }
-  }
-  delete(pool: Http2ConnectionPool): void {
-    this.pools.delete(pool);
-    if (this.pools.size === 0 && this.timer !== null) {
-      clearInterval(this.timer);
-      this.timer = null;
-    }
-  }
-})();
