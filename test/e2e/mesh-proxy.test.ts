@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { startProxy, tempDir, waitFor, type RunningProxy } from '../helpers/proxy';
 import { freePort } from '../helpers/upstream';
 import { startControl, writeConfig, type RunningControl } from '../helpers/control';
+import { egressClient, podYaml, sidecarBootstrap } from '../helpers/mesh';
 
 /**
  * A Weft sidecar whose whole configuration comes from `weft control` over ADS, carrying real HTTP
@@ -14,7 +15,8 @@ import { startControl, writeConfig, type RunningControl } from '../helpers/contr
  */
 
 const CLIENT_IP = '127.0.4.1';
-const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+const client = egressClient(CLIENT_IP, 8);
+const { get, tally } = client;
 
 interface WebPod {
   server: http.Server;
@@ -35,45 +37,6 @@ async function startWebPod(ip: string, port: number, version: string): Promise<W
         server.close(() => r());
       }),
   };
-}
-
-function get(port: number, host: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: CLIENT_IP, port, path: '/', agent, headers: { host, ...headers }, timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function tally(port: number, host: string, n: number, headers: Record<string, string> = {}): Promise<Record<string, number>> {
-  const counts: Record<string, number> = {};
-  for (let i = 0; i < n; i++) {
-    const r = await get(port, host, headers);
-    const key = r.status === 200 ? r.body : `status-${r.status}`;
-    counts[key] = (counts[key] ?? 0) + 1;
-  }
-  return counts;
-}
-
-function pod(name: string, ip: string, labels: Record<string, string>, targetPort: number): string {
-  return `
-apiVersion: v1
-kind: Pod
-metadata: { name: ${name}, namespace: default, labels: ${JSON.stringify(labels)} }
-spec:
-  containers: [{ name: app, image: app, ports: [{ containerPort: ${targetPort}, name: http }] }]
-status:
-  phase: Running
-  podIP: ${ip}
-  podIPs: [{ ip: ${ip} }]
-  conditions: [{ type: Ready, status: "True" }]
-`;
 }
 
 function mesh(servicePort: number, targetPort: number): string {
@@ -130,41 +93,6 @@ spec:
 `;
 }
 
-function sidecarBootstrap(xdsPort: number): object {
-  return {
-    node: {
-      id: `sidecar~${CLIENT_IP}~client.default~default.svc.cluster.local`,
-      cluster: 'client.default',
-      metadata: { NAMESPACE: 'default', LABELS: { app: 'client' }, INSTANCE_IPS: CLIENT_IP, INTERCEPTION_MODE: 'NONE', WORKLOAD_NAME: 'client' },
-    },
-    admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } },
-    dynamic_resources: {
-      ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds-grpc' } }] },
-      cds_config: { ads: {}, resource_api_version: 'V3' },
-      lds_config: { ads: {}, resource_api_version: 'V3' },
-    },
-    static_resources: {
-      clusters: [
-        {
-          name: 'xds-grpc',
-          type: 'STATIC',
-          connect_timeout: '1s',
-          load_assignment: {
-            cluster_name: 'xds-grpc',
-            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: xdsPort } } } }] }],
-          },
-          typed_extension_protocol_options: {
-            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-              explicit_http_config: { http2_protocol_options: {} },
-            },
-          },
-        },
-      ],
-    },
-  };
-}
-
 describe('a Weft sidecar configured by weft control', () => {
   const dir = tempDir('weft-mesh-');
   let control: RunningControl;
@@ -178,17 +106,17 @@ describe('a Weft sidecar configured by weft control', () => {
     const targetPort = await freePort();
     pods = [await startWebPod('127.0.4.2', targetPort, 'v1'), await startWebPod('127.0.4.3', targetPort, 'v2')];
     writeConfig(dir.dir, 'mesh.yaml', mesh(servicePort, targetPort));
-    writeConfig(dir.dir, 'client.yaml', pod('client', CLIENT_IP, { app: 'client' }, 8080));
-    writeConfig(dir.dir, 'web-v1.yaml', pod('web-v1', '127.0.4.2', { app: 'web', version: 'v1' }, targetPort));
-    writeConfig(dir.dir, 'web-v2.yaml', pod('web-v2', '127.0.4.3', { app: 'web', version: 'v2' }, targetPort));
+    writeConfig(dir.dir, 'client.yaml', podYaml('client', CLIENT_IP, { app: 'client' }, 8080));
+    writeConfig(dir.dir, 'web-v1.yaml', podYaml('web-v1', '127.0.4.2', { app: 'web', version: 'v1' }, targetPort));
+    writeConfig(dir.dir, 'web-v2.yaml', podYaml('web-v2', '127.0.4.3', { app: 'web', version: 'v2' }, targetPort));
     writeConfig(dir.dir, 'web-routes.yaml', webRoutes(80, 20));
     control = await startControl(dir.dir);
-    proxy = await startProxy(sidecarBootstrap(control.xdsPort));
+    proxy = await startProxy(sidecarBootstrap(control.xdsPort, CLIENT_IP, 'client'));
     await waitFor(async () => (await get(servicePort, host()).catch(() => ({ status: 0 }))).status === 200, 15_000, 'egress listener serving');
   });
 
   after(async () => {
-    agent.destroy();
+    client.close();
     await proxy?.stop();
     await control?.stop();
     for (const p of pods) await p.close();
@@ -226,7 +154,7 @@ describe('a Weft sidecar configured by weft control', () => {
     fs.rmSync(path.join(dir.dir, 'web-v2.yaml'));
     await waitFor(async () => (await tally(servicePort, apiHost, 30)).v1 === 30, 10_000, 'only v1 left');
     assert.deepEqual(await tally(servicePort, apiHost, 200), { v1: 200 });
-    writeConfig(dir.dir, 'web-v2.yaml', pod('web-v2', '127.0.4.3', { app: 'web', version: 'v2' }, v2Port));
+    writeConfig(dir.dir, 'web-v2.yaml', podYaml('web-v2', '127.0.4.3', { app: 'web', version: 'v2' }, v2Port));
     await waitFor(async () => ((await tally(servicePort, apiHost, 40)).v2 ?? 0) > 0, 10_000, 'v2 back');
   });
 
