@@ -32,6 +32,8 @@ export interface SotwResponse {
   readonly typeUrl: string;
   readonly nonce: string;
   readonly resources: readonly PackedResource[];
+  /** The whole message, already encoded (shared by streams sent the same response). */
+  readonly encoded?: Buffer;
 }
 
 export interface DeltaResponse {
@@ -112,6 +114,7 @@ function sotwResourceHead(p: PackedResource): Buffer {
  * this is most of a push's CPU.
  */
 export function encodeSotw(r: SotwResponse): Buffer {
+  if (r.encoded !== undefined) return r.encoded;
   const parts: Uint8Array[] = [];
   let total = 0;
   const add = (b: Uint8Array): void => {

@@ -13,6 +13,7 @@ import { ControlMetrics } from './metrics';
 import { proxyNodeOf } from './node';
 import { ConnectionContext, ProxyConnection, StreamMode } from './proxy-connection';
 import { PushQueue, PushTarget } from './push-queue';
+import { SharedSotwResponses } from './shared-responses';
 
 const log = logger('ads');
 
@@ -71,7 +72,8 @@ export class AdsServer {
     this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.served = source.current();
     this.metrics.configProblems.set(source.problems().length);
-    this.ctx = { metrics: this.metrics, snapshot: () => this.served, nextNonce: () => String(++this.nonce) };
+    const nextNonce = (): string => String(++this.nonce);
+    this.ctx = { metrics: this.metrics, snapshot: () => this.served, nextNonce, sotwResponses: new SharedSotwResponses(nextNonce) };
     this.debouncer = new Debouncer(options.debounce ?? ISTIOD_DEBOUNCE, (burst) => this.pushAll(burst));
     this.queue = new PushQueue(options.pushThrottle ?? DEFAULT_PUSH_THROTTLE, (_target, changeAt, sent) => {
       if (sent > 0) this.metrics.convergenceTime.observe((Date.now() - changeAt) / 1000);

@@ -9,6 +9,7 @@ import { DecodedMessage, isDecodedMessage } from '../../xds/decode';
 import type { DeltaResponse, PackedResource, SotwResponse } from './ads-codec';
 import type { ControlMetrics } from './metrics';
 import { internName, packList } from './resource-cache';
+import type { SharedSotwResponses } from './shared-responses';
 import { MAX_SUBSCRIBED_NAMES, NackRecord, TypeWatch } from './type-watch';
 import { fullStateType, PUSH_ORDER, shortType, wildcardByDefault } from './xds-types';
 
@@ -22,6 +23,8 @@ export interface ConnectionContext {
   /** The snapshot proxies are served from (the last debounced one). */
   snapshot(): MeshSnapshot;
   nextNonce(): string;
+  /** SotW responses encoded once for every stream sent the same. */
+  readonly sotwResponses: SharedSotwResponses;
 }
 
 /** What the proxy lacks (new or changed) and what it holds that it should no longer. */
@@ -228,13 +231,16 @@ export class ProxyConnection {
 
   /** Writes one response and records it as the latest of its type; false if the stream is backed up. */
   private send(watch: TypeWatch, snapshot: MeshSnapshot, resources: readonly PackedResource[], removed: readonly string[]): boolean {
-    const nonce = this.ctx.nextNonce();
     watch.versionSent = snapshot.version;
-    watch.nonceSent = nonce;
     watch.responses++;
-    return this.mode === 'sotw'
-      ? this.sink({ versionInfo: snapshot.version, typeUrl: watch.typeUrl, nonce, resources })
-      : this.sink({ systemVersionInfo: snapshot.version, typeUrl: watch.typeUrl, nonce, resources, removedResources: removed });
+    if (this.mode === 'sotw') {
+      const shared = this.ctx.sotwResponses.get(snapshot.version, watch.typeUrl, resources, resources === watch.lastPacked);
+      watch.nonceSent = shared.nonce;
+      return this.sink({ versionInfo: snapshot.version, typeUrl: watch.typeUrl, nonce: shared.nonce, resources, encoded: shared.encoded });
+    }
+    const nonce = this.ctx.nextNonce();
+    watch.nonceSent = nonce;
+    return this.sink({ systemVersionInfo: snapshot.version, typeUrl: watch.typeUrl, nonce, resources, removedResources: removed });
   }
 
   /** Sends the watch's type if it changed for this proxy (or always, if `force`); true if sent. */
