@@ -268,11 +268,15 @@ export class ProxyConnection {
     let ok: boolean;
     if (this.mode === 'sotw' && (force || watch.responses === 0 || fullStateType(watch.typeUrl))) {
       // LDS/CDS responses are the whole set (a missing one is deleted); so is a first or re-asked RDS/EDS.
-      if (!force && watch.responses > 0 && watch.sameAsSent(selected)) return false;
+      if (!force && watch.responses > 0 && watch.sameAsSent(selected, selected === packed)) {
+        // Held by content already: hold it by identity too, so the next push compares lists once.
+        if (selected === packed) watch.holdExactly(selected);
+        return false;
+      }
       this.recordHeld(watch, selected, selected, []);
       ok = this.send(watch, snapshot, selected, []);
     } else {
-      const { changed, removed } = diffAgainstSent(watch.sent, selected);
+      const { changed, removed } = watch.diff(selected, selected === packed) ?? diffAgainstSent(watch.sent, selected);
       if (!force && changed.length === 0 && removed.length === 0) return false;
       this.recordHeld(watch, selected, changed, removed);
       if (this.mode === 'sotw') {

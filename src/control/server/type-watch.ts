@@ -1,5 +1,6 @@
 /** What one proxy subscribed to for one xDS type on its stream, and what it was sent and ACKed. */
 import type { PackedResource } from './ads-codec';
+import { transition } from './list-transitions';
 import { internName, sharedSentMap } from './resource-cache';
 import type { ShortType } from './xds-types';
 
@@ -22,6 +23,10 @@ export class TypeWatch {
   /** What the proxy has, by our account: name → content hash. Possibly shared: change it via ownSent(). */
   private sentMap: ReadonlyMap<string, string> = new Map();
   private sentShared = false;
+  /** The generated list whose shared map `sentMap` is (while the proxy holds exactly a list). */
+  private heldList: readonly PackedResource[] | undefined;
+  /** The last generated list the subscription covered whole (names unchanged since). */
+  private coveredList: readonly PackedResource[] | undefined;
   /** The packed list last diffed against: the same list again means nothing changed for this watch. */
   lastPacked: readonly PackedResource[] | undefined;
   versionSent = '';
@@ -49,6 +54,7 @@ export class TypeWatch {
       this.sentMap = new Map(this.sentMap);
       this.sentShared = false;
     }
+    this.heldList = undefined;
     return this.sentMap as Map<string, string>;
   }
 
@@ -56,29 +62,49 @@ export class TypeWatch {
   holdExactly(packed: readonly PackedResource[]): void {
     this.sentMap = sharedSentMap(packed);
     this.sentShared = true;
+    this.heldList = packed;
+  }
+
+  /**
+   * What `selected` (a generated list) adds, changes and removes against what the proxy holds;
+   * computed once per pair of lists when the proxy holds exactly a generated list.
+   */
+  diff(selected: readonly PackedResource[], generated: boolean): { changed: readonly PackedResource[]; removed: readonly string[] } | undefined {
+    if (!generated || this.heldList === undefined || !this.sentShared) return undefined;
+    return transition(this.heldList, selected);
   }
 
   /** The subscription changed: the next push must diff, not trust `lastPacked`. */
   subscriptionChanged(): void {
     this.lastPacked = undefined;
+    this.coveredList = undefined;
   }
 
   subscribe(name: string): void {
     if (name === '*') this.wildcard = true;
     else this.names.add(internName(name));
-    this.lastPacked = undefined;
+    this.subscriptionChanged();
   }
 
   /** The resources of `all` this watch covers (`all` itself when it covers them all). */
   select(all: readonly PackedResource[]): readonly PackedResource[] {
     if (this.wildcard) return all;
+    // Names covering a list cover any list with the same names.
+    if (this.coveredList !== undefined && (this.coveredList === all || transition(this.coveredList, all).sameNames)) {
+      this.coveredList = all;
+      return all;
+    }
     const out: PackedResource[] = [];
     for (const r of all) if (this.names.has(r.name)) out.push(r);
-    return out.length === all.length ? all : out;
+    if (out.length !== all.length) return out;
+    this.coveredList = all;
+    return all;
   }
 
   /** Whether `resources` is exactly what the proxy already has. */
-  sameAsSent(resources: readonly PackedResource[]): boolean {
+  sameAsSent(resources: readonly PackedResource[], generated: boolean): boolean {
+    const d = this.diff(resources, generated);
+    if (d !== undefined) return d.changed.length === 0 && d.removed.length === 0;
     if (resources.length !== this.sentMap.size) return false;
     for (const r of resources) if (this.sentMap.get(r.name) !== r.hash) return false;
     return true;
@@ -97,7 +123,7 @@ export class TypeWatch {
     this.wildcard = wildcard;
     this.names.clear();
     for (const n of explicit) this.names.add(internName(n));
-    this.lastPacked = undefined;
+    this.subscriptionChanged();
     return true;
   }
 }
