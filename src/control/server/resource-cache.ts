@@ -12,6 +12,9 @@ import type { PackedResource } from './ads-codec';
 const byResource = new WeakMap<object, PackedResource>();
 const byList = new WeakMap<readonly XdsResource[], { typeUrl: string; packed: readonly PackedResource[] }>();
 const sentMaps = new WeakMap<readonly PackedResource[], ReadonlyMap<string, string>>();
+/** Per type and name, the packed resource last made (bounded): content unchanged across snapshots keeps its object. */
+const latestByName = new Map<string, PackedResource>();
+const LATEST_MAX = 1_000_000;
 
 /** The packed form of one resource; throws if the model produced something its type cannot encode. */
 export function packResource(typeUrl: string, r: XdsResource): PackedResource {
@@ -19,8 +22,17 @@ export function packResource(typeUrl: string, r: XdsResource): PackedResource {
   if (hit && hit.name === r.name && hit.typeUrl === typeUrl) return hit;
   const any = packAny(typeUrl, r.resource);
   const hash = createHash('sha1').update(any.value).digest('base64url').slice(0, 16);
+  const key = `${typeUrl}\n${r.name}`;
+  const previous = latestByName.get(key);
+  if (previous !== undefined && previous.hash === hash) {
+    // Unchanged since the last snapshot: the same object, so pushes compare lists by identity.
+    byResource.set(r.resource, previous);
+    return previous;
+  }
   const packed: PackedResource = { name: internGenerated(r.name), typeUrl, value: any.value, hash };
   byResource.set(r.resource, packed);
+  if (latestByName.size >= LATEST_MAX) latestByName.clear();
+  latestByName.set(key, packed);
   return packed;
 }
 
