@@ -22,18 +22,21 @@ interface Options {
   edits: number;
   mode: 'sotw' | 'delta';
   keepTmp: boolean;
+  /** Services each proxy imports through a namespace-wide Sidecar (undefined: every service). */
+  sidecar: number | undefined;
 }
 
-const USAGE = `usage: npm run bench:control -- [--quick] [--services 100,1000] [--clients 1,100,1000] [--edits N] [--delta] [--keep-tmp]
+const USAGE = `usage: npm run bench:control -- [--quick] [--services 100,1000] [--clients 1,100,1000] [--edits N] [--delta] [--sidecar N] [--keep-tmp]
   --quick      100 services; 1 and 100 clients; 3 edits
   --services   comma list of service counts           (default 100,1000)
   --clients    comma list of simulated proxy counts   (default 1,100,1000)
   --edits      VirtualService edits measured per run  (default 5)
   --delta      clients use delta xDS instead of state-of-the-world
+  --sidecar N  a Sidecar scopes every proxy to N services (istiod's egress scoping); default: all
   --keep-tmp   keep the generated config directory`;
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { services: [100, 1000], clients: [1, 100, 1000], edits: 5, mode: 'sotw', keepTmp: false };
+  const o: Options = { services: [100, 1000], clients: [1, 100, 1000], edits: 5, mode: 'sotw', keepTmp: false, sidecar: undefined };
   const list = (v: string | undefined, flag: string): number[] => {
     const out = (v ?? '').split(',').map(Number);
     if (!v || out.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`${flag} needs a comma list of positive integers\n${USAGE}`);
@@ -46,6 +49,7 @@ function parseOptions(argv: string[]): Options {
     else if (a === '--clients') o.clients = list(argv[++i], a);
     else if (a === '--edits') o.edits = list(argv[++i], a)[0];
     else if (a === '--delta') o.mode = 'delta';
+    else if (a === '--sidecar') o.sidecar = list(argv[++i], a)[0];
     else if (a === '--keep-tmp') o.keepTmp = true;
     else throw new Error(`unknown flag ${a}\n${USAGE}`);
   }
@@ -184,12 +188,12 @@ async function main(): Promise<number> {
     for (const services of o.services) {
       const dir = mkdtempSync(join(tmpdir(), `weft-bench-control-${services}-`));
       dirs.push(dir);
-      writeMeshConfig(dir, services);
+      writeMeshConfig(dir, services, o.sidecar);
       for (const clients of o.clients) {
-        log(`${services} services, ${clients} ${o.mode} clients`);
+        log(`${services} services${o.sidecar ? ` (Sidecar: ${o.sidecar} imported)` : ''}, ${clients} ${o.mode} clients`);
         const row = await scenario(pm, dir, services, clients, o);
         rows.push(row);
-        process.stdout.write(`${JSON.stringify({ bench: 'control', mode: o.mode, ...row })}\n`);
+        process.stdout.write(`${JSON.stringify({ bench: 'control', mode: o.mode, sidecarImports: o.sidecar ?? null, ...row })}\n`);
       }
     }
     process.stdout.write(`\npropagation: VirtualService file write → new version ACKed by each client (${o.edits} edits)\n${table(rows)}\n`);

@@ -9,7 +9,7 @@ import { DecodedMessage, isDecodedMessage } from '../../xds/decode';
 import type { DeltaResponse, PackedResource, SotwResponse } from './ads-codec';
 import type { ControlMetrics } from './metrics';
 import { internName, packList } from './resource-cache';
-import type { SharedSotwResponses } from './shared-responses';
+import type { SharedResponses } from './shared-responses';
 import { MAX_SUBSCRIBED_NAMES, NackRecord, TypeWatch } from './type-watch';
 import { fullStateType, PUSH_ORDER, shortType, wildcardByDefault } from './xds-types';
 
@@ -23,8 +23,9 @@ export interface ConnectionContext {
   /** The snapshot proxies are served from (the last debounced one). */
   snapshot(): MeshSnapshot;
   nextNonce(): string;
-  /** SotW responses encoded once for every stream sent the same. */
-  readonly sotwResponses: SharedSotwResponses;
+  /** Responses encoded once for every stream sent the same, per mode. */
+  readonly sotwResponses: SharedResponses;
+  readonly deltaResponses: SharedResponses;
 }
 
 /** What the proxy lacks (new or changed) and what it holds that it should no longer. */
@@ -233,14 +234,15 @@ export class ProxyConnection {
   private send(watch: TypeWatch, snapshot: MeshSnapshot, resources: readonly PackedResource[], removed: readonly string[]): boolean {
     watch.versionSent = snapshot.version;
     watch.responses++;
+    const generated = resources === watch.lastPacked;
     if (this.mode === 'sotw') {
-      const shared = this.ctx.sotwResponses.get(snapshot.version, watch.typeUrl, resources, resources === watch.lastPacked);
+      const shared = this.ctx.sotwResponses.get(snapshot.version, watch.typeUrl, resources, removed, generated);
       watch.nonceSent = shared.nonce;
       return this.sink({ versionInfo: snapshot.version, typeUrl: watch.typeUrl, nonce: shared.nonce, resources, encoded: shared.encoded });
     }
-    const nonce = this.ctx.nextNonce();
-    watch.nonceSent = nonce;
-    return this.sink({ systemVersionInfo: snapshot.version, typeUrl: watch.typeUrl, nonce, resources, removedResources: removed });
+    const shared = this.ctx.deltaResponses.get(snapshot.version, watch.typeUrl, resources, removed, generated);
+    watch.nonceSent = shared.nonce;
+    return this.sink({ systemVersionInfo: snapshot.version, typeUrl: watch.typeUrl, nonce: shared.nonce, resources, removedResources: removed, encoded: shared.encoded });
   }
 
   /** Sends the watch's type if it changed for this proxy (or always, if `force`); true if sent. */
