@@ -271,7 +271,7 @@ export class ProxyConnection {
     if (this.mode === 'sotw' && (force || watch.responses === 0 || fullStateType(watch.typeUrl))) {
       // LDS/CDS responses are the whole set (a missing one is deleted); so is a first or re-asked RDS/EDS.
       if (!force && watch.responses > 0 && watch.sameAsSent(selected, selected === packed)) {
-        // Held by content already: hold it by identity too, so the next push compares lists once.
+        // Held by content already: hold the list itself, so the next push compares it by reference.
         if (selected === packed) watch.holdExactly(selected);
         return false;
       }
