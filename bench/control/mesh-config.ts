@@ -66,8 +66,31 @@ export function virtualServiceFile(dir: string, i: number): string {
   return join(dir, `vs-${i}.yaml`);
 }
 
-/** Writes `services` services into `dir` (one file for the registry, one per VirtualService). */
-export function writeMeshConfig(dir: string, services: number): void {
+/**
+ * A namespace-wide Sidecar importing `imports` services (svc-0 first, the one the benchmark edits):
+ * each proxy then gets only the clusters, endpoints and routes of the services it calls.
+ */
+export function sidecarYaml(imports: number): string {
+  const hosts: string[] = [];
+  for (let i = 0; i < imports; i++) hosts.push(`    - ./svc-${i}.default.svc.cluster.local`);
+  return `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: default
+  namespace: default
+spec:
+  egress:
+  - hosts:
+${hosts.join('\n')}
+`;
+}
+
+/**
+ * Writes `services` services into `dir` (one file for the registry, one per VirtualService) and,
+ * with `sidecarImports`, a Sidecar scoping every proxy to that many services.
+ */
+export function writeMeshConfig(dir: string, services: number, sidecarImports?: number): void {
+  if (sidecarImports !== undefined) writeFileSync(join(dir, 'sidecar.yaml'), sidecarYaml(Math.min(sidecarImports, services)));
   const registry: string[] = [];
   for (let i = 0; i < services; i++) {
     registry.push(serviceYaml(i));

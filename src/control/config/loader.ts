@@ -107,7 +107,7 @@ export async function loadConfigDir(dir: string): Promise<LoadResult> {
       continue;
     }
     hash.update(rel).update('\0').update(text).update('\0');
-    for (const doc of parseDocuments(text, rel, problems)) {
+    for (const doc of parseDocumentsCached(file, text, rel, problems)) {
       if (count >= LIMITS.maxResources) {
         problems.push({ file: rel, resource: '', field: '', message: `more than ${LIMITS.maxResources} resources; the rest are ignored` });
         break;
@@ -160,6 +160,28 @@ async function listFiles(dir: string, problems: ConfigProblem[]): Promise<string
 }
 
 interface Doc { readonly value: unknown; readonly index: number }
+
+/**
+ * The YAML parse of each file as last read, reused while its text is unchanged: a watched
+ * directory is reloaded whole on every change (and rescan), and parsing dominates that reload at
+ * a thousand files. Callers get a structured clone, so nothing downstream shares cached objects.
+ */
+interface ParsedFile { readonly text: string; readonly rel: string; readonly docs: readonly Doc[]; readonly problems: readonly ConfigProblem[] }
+const parsedFiles = new Map<string, ParsedFile>();
+
+function parseDocumentsCached(file: string, text: string, rel: string, problems: ConfigProblem[]): Doc[] {
+  const hit = parsedFiles.get(file);
+  if (hit !== undefined && hit.text === text && hit.rel === rel) {
+    for (const p of hit.problems) problems.push({ ...p });
+    return structuredClone(hit.docs) as Doc[];
+  }
+  const own: ConfigProblem[] = [];
+  const docs = parseDocuments(text, rel, own);
+  problems.push(...own);
+  if (parsedFiles.size >= LIMITS.maxFiles) parsedFiles.clear();
+  parsedFiles.set(file, { text, rel, docs: structuredClone(docs), problems: own.map((p) => ({ ...p })) });
+  return docs;
+}
 
 function parseDocuments(text: string, file: string, problems: ConfigProblem[]): Doc[] {
   const docs: Doc[] = [];

@@ -62,11 +62,15 @@ export class SidecarScope {
     const egressSpecs: (SidecarEgress | undefined)[] = sidecar?.spec.egress && sidecar.spec.egress.length > 0 ? [...sidecar.spec.egress] : [undefined];
     this.egress = egressSpecs.map((e) => {
       const capture = e?.captureMode === 'NONE' ? false : e?.captureMode === 'IPTABLES' ? true : proxyCapture;
+      // Computed on first use: a scope built for a proxy's inbound side never needs it.
+      let services: readonly Service[] | undefined;
       return {
         spec: e,
         capture,
         bind: e?.bind ?? (capture ? '0.0.0.0' : '127.0.0.1'),
-        services: model.visibleServices(proxy.namespace, e, sidecarNs),
+        get services(): readonly Service[] {
+          return (services ??= model.visibleServices(proxy.namespace, e, sidecarNs));
+        },
       };
     });
     this.inbound = this.resolveInbound(sidecar?.spec.ingress, proxyCapture);

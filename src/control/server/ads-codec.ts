@@ -32,6 +32,8 @@ export interface SotwResponse {
   readonly typeUrl: string;
   readonly nonce: string;
   readonly resources: readonly PackedResource[];
+  /** The whole message, already encoded (shared by streams sent the same response). */
+  readonly encoded?: Buffer;
 }
 
 export interface DeltaResponse {
@@ -40,6 +42,8 @@ export interface DeltaResponse {
   readonly nonce: string;
   readonly resources: readonly PackedResource[];
   readonly removedResources: readonly string[];
+  /** The whole message, already encoded (shared by streams sent the same response). */
+  readonly encoded?: Buffer;
 }
 
 function requireType(name: string): protobuf.Type {
@@ -112,6 +116,7 @@ function sotwResourceHead(p: PackedResource): Buffer {
  * this is most of a push's CPU.
  */
 export function encodeSotw(r: SotwResponse): Buffer {
+  if (r.encoded !== undefined) return r.encoded;
   const parts: Uint8Array[] = [];
   let total = 0;
   const add = (b: Uint8Array): void => {
@@ -129,7 +134,8 @@ export function encodeSotw(r: SotwResponse): Buffer {
   return Buffer.concat(parts, total);
 }
 
-function encodeDelta(r: DeltaResponse): Buffer {
+export function encodeDelta(r: DeltaResponse): Buffer {
+  if (r.encoded !== undefined) return r.encoded;
   const type = requireType(DELTA_RESPONSE);
   const resources = r.resources.map((p) => ({
     name: p.name,

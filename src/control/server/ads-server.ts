@@ -7,12 +7,13 @@ import * as grpc from '@grpc/grpc-js';
 import type { ConfigProblem, MeshSnapshot, MeshSource, ProxyNode } from '../contracts';
 import { logger } from '../../lib/log';
 import { isDecodedMessage } from '../../xds/decode';
-import { adsServiceDefinition, DecodedRequest, DeltaResponse, SotwResponse } from './ads-codec';
+import { adsServiceDefinition, DecodedRequest, DeltaResponse, encodeDelta, encodeSotw, SotwResponse } from './ads-codec';
 import { Burst, DebounceOptions, Debouncer, ISTIOD_DEBOUNCE } from './debounce';
 import { ControlMetrics } from './metrics';
 import { proxyNodeOf } from './node';
 import { ConnectionContext, ProxyConnection, StreamMode } from './proxy-connection';
 import { PushQueue, PushTarget } from './push-queue';
+import { SharedResponses } from './shared-responses';
 
 const log = logger('ads');
 
@@ -71,7 +72,14 @@ export class AdsServer {
     this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.served = source.current();
     this.metrics.configProblems.set(source.problems().length);
-    this.ctx = { metrics: this.metrics, snapshot: () => this.served, nextNonce: () => String(++this.nonce) };
+    const nextNonce = (): string => String(++this.nonce);
+    this.ctx = {
+      metrics: this.metrics,
+      snapshot: () => this.served,
+      nextNonce,
+      sotwResponses: new SharedResponses(nextNonce, (versionInfo, typeUrl, nonce, resources) => encodeSotw({ versionInfo, typeUrl, nonce, resources })),
+      deltaResponses: new SharedResponses(nextNonce, (systemVersionInfo, typeUrl, nonce, resources, removedResources) => encodeDelta({ systemVersionInfo, typeUrl, nonce, resources, removedResources })),
+    };
     this.debouncer = new Debouncer(options.debounce ?? ISTIOD_DEBOUNCE, (burst) => this.pushAll(burst));
     this.queue = new PushQueue(options.pushThrottle ?? DEFAULT_PUSH_THROTTLE, (_target, changeAt, sent) => {
       if (sent > 0) this.metrics.convergenceTime.observe((Date.now() - changeAt) / 1000);

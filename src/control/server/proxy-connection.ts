@@ -9,6 +9,7 @@ import { DecodedMessage, isDecodedMessage } from '../../xds/decode';
 import type { DeltaResponse, PackedResource, SotwResponse } from './ads-codec';
 import type { ControlMetrics } from './metrics';
 import { internName, packList } from './resource-cache';
+import type { SharedResponses } from './shared-responses';
 import { MAX_SUBSCRIBED_NAMES, NackRecord, TypeWatch } from './type-watch';
 import { fullStateType, PUSH_ORDER, shortType, wildcardByDefault } from './xds-types';
 
@@ -22,6 +23,9 @@ export interface ConnectionContext {
   /** The snapshot proxies are served from (the last debounced one). */
   snapshot(): MeshSnapshot;
   nextNonce(): string;
+  /** Responses encoded once for every stream sent the same, per mode. */
+  readonly sotwResponses: SharedResponses;
+  readonly deltaResponses: SharedResponses;
 }
 
 /** What the proxy lacks (new or changed) and what it holds that it should no longer. */
@@ -228,13 +232,17 @@ export class ProxyConnection {
 
   /** Writes one response and records it as the latest of its type; false if the stream is backed up. */
   private send(watch: TypeWatch, snapshot: MeshSnapshot, resources: readonly PackedResource[], removed: readonly string[]): boolean {
-    const nonce = this.ctx.nextNonce();
     watch.versionSent = snapshot.version;
-    watch.nonceSent = nonce;
     watch.responses++;
-    return this.mode === 'sotw'
-      ? this.sink({ versionInfo: snapshot.version, typeUrl: watch.typeUrl, nonce, resources })
-      : this.sink({ systemVersionInfo: snapshot.version, typeUrl: watch.typeUrl, nonce, resources, removedResources: removed });
+    const generated = resources === watch.lastPacked;
+    if (this.mode === 'sotw') {
+      const shared = this.ctx.sotwResponses.get(snapshot.version, watch.typeUrl, resources, removed, generated);
+      watch.nonceSent = shared.nonce;
+      return this.sink({ versionInfo: snapshot.version, typeUrl: watch.typeUrl, nonce: shared.nonce, resources, encoded: shared.encoded });
+    }
+    const shared = this.ctx.deltaResponses.get(snapshot.version, watch.typeUrl, resources, removed, generated);
+    watch.nonceSent = shared.nonce;
+    return this.sink({ systemVersionInfo: snapshot.version, typeUrl: watch.typeUrl, nonce: shared.nonce, resources, removedResources: removed, encoded: shared.encoded });
   }
 
   /** Sends the watch's type if it changed for this proxy (or always, if `force`); true if sent. */
@@ -262,11 +270,15 @@ export class ProxyConnection {
     let ok: boolean;
     if (this.mode === 'sotw' && (force || watch.responses === 0 || fullStateType(watch.typeUrl))) {
       // LDS/CDS responses are the whole set (a missing one is deleted); so is a first or re-asked RDS/EDS.
-      if (!force && watch.responses > 0 && watch.sameAsSent(selected)) return false;
+      if (!force && watch.responses > 0 && watch.sameAsSent(selected, selected === packed)) {
+        // Held by content already: hold the list itself, so the next push compares it by reference.
+        if (selected === packed) watch.holdExactly(selected);
+        return false;
+      }
       this.recordHeld(watch, selected, selected, []);
       ok = this.send(watch, snapshot, selected, []);
     } else {
-      const { changed, removed } = diffAgainstSent(watch.sent, selected);
+      const { changed, removed } = watch.diff(selected, selected === packed) ?? diffAgainstSent(watch.sent, selected);
       if (!force && changed.length === 0 && removed.length === 0) return false;
       this.recordHeld(watch, selected, changed, removed);
       if (this.mode === 'sotw') {

@@ -12,16 +12,50 @@ import type { PackedResource } from './ads-codec';
 const byResource = new WeakMap<object, PackedResource>();
 const byList = new WeakMap<readonly XdsResource[], { typeUrl: string; packed: readonly PackedResource[] }>();
 const sentMaps = new WeakMap<readonly PackedResource[], ReadonlyMap<string, string>>();
+/**
+ * Per type and name, the content (as JSON) and packed form last made: content unchanged across
+ * snapshots keeps its packed object and is not encoded again. Bounded in entries and characters.
+ */
+const latestByName = new Map<string, { readonly json: string; readonly packed: PackedResource }>();
+const LATEST_MAX = 1_000_000;
+const LATEST_JSON_CHARS = 256 * 1024 * 1024;
+let latestJsonChars = 0;
 
 /** The packed form of one resource; throws if the model produced something its type cannot encode. */
 export function packResource(typeUrl: string, r: XdsResource): PackedResource {
   const hit = byResource.get(r.resource);
   if (hit && hit.name === r.name && hit.typeUrl === typeUrl) return hit;
+  const key = `${typeUrl}\n${r.name}`;
+  // A new snapshot builds new objects for every resource; most have the content they had before.
+  // Their JSON text is far cheaper to make than their protobuf encoding and tells them apart exactly
+  // (decoded values are plain objects, arrays, strings, numbers, booleans, null and Buffers).
+  const json = JSON.stringify(r.resource);
+  const previous = latestByName.get(key);
+  if (previous !== undefined && previous.json === json) {
+    // Unchanged since the last snapshot: the same object, so pushes compare lists by identity.
+    byResource.set(r.resource, previous.packed);
+    return previous.packed;
+  }
   const any = packAny(typeUrl, r.resource);
   const hash = createHash('sha1').update(any.value).digest('base64url').slice(0, 16);
-  const packed: PackedResource = { name: internGenerated(r.name), typeUrl, value: any.value, hash };
+  const packed: PackedResource = previous !== undefined && previous.packed.hash === hash
+    ? previous.packed
+    : { name: internGenerated(r.name), typeUrl, value: any.value, hash };
   byResource.set(r.resource, packed);
+  rememberLatest(key, json, packed);
   return packed;
+}
+
+/** Records the latest content of a name, within the table's bounds (past them it starts over). */
+function rememberLatest(key: string, json: string, packed: PackedResource): void {
+  const previous = latestByName.get(key);
+  if (previous !== undefined) latestJsonChars -= previous.json.length;
+  if (latestByName.size >= LATEST_MAX || latestJsonChars + json.length > LATEST_JSON_CHARS) {
+    latestByName.clear();
+    latestJsonChars = 0;
+  }
+  latestByName.set(key, { json, packed });
+  latestJsonChars += json.length;
 }
 
 /** A generated list, packed; the same list object gives the same packed array. */

@@ -19,9 +19,14 @@ export const MAX_SUBSCRIBED_NAMES = 100_000;
 export class TypeWatch {
   wildcard = false;
   readonly names = new Set<string>();
-  /** What the proxy has, by our account: name → content hash. Possibly shared: change it via ownSent(). */
-  private sentMap: ReadonlyMap<string, string> = new Map();
-  private sentShared = false;
+  /**
+   * What the proxy has, by our account: exactly a generated list (`heldList`, the common case,
+   * kept by reference), or else name → content hash in a map of its own.
+   */
+  private heldList: readonly PackedResource[] | undefined;
+  private ownMap: Map<string, string> | undefined;
+  /** The last generated list the subscription covered whole (names unchanged since). */
+  private coveredList: readonly PackedResource[] | undefined;
   /** The packed list last diffed against: the same list again means nothing changed for this watch. */
   lastPacked: readonly PackedResource[] | undefined;
   versionSent = '';
@@ -39,48 +44,72 @@ export class TypeWatch {
     readonly short: ShortType,
   ) {}
 
+  /** name → content hash of what the proxy holds (a map shared by every proxy holding the same list). */
   get sent(): ReadonlyMap<string, string> {
-    return this.sentMap;
+    if (this.heldList !== undefined) return sharedSentMap(this.heldList);
+    return (this.ownMap ??= new Map());
   }
 
-  /** The sent map, copied first if it is shared with other proxies. */
+  /** The sent map as this watch's own, to change. */
   ownSent(): Map<string, string> {
-    if (this.sentShared || !(this.sentMap instanceof Map)) {
-      this.sentMap = new Map(this.sentMap);
-      this.sentShared = false;
+    if (this.ownMap === undefined || this.heldList !== undefined) {
+      this.ownMap = new Map(this.heldList === undefined ? [] : this.heldList.map((r) => [r.name, r.hash]));
+      this.heldList = undefined;
     }
-    return this.sentMap as Map<string, string>;
+    return this.ownMap;
   }
 
   /** Records that the proxy now holds exactly `packed`. */
   holdExactly(packed: readonly PackedResource[]): void {
-    this.sentMap = sharedSentMap(packed);
-    this.sentShared = true;
+    this.heldList = packed;
+    this.ownMap = undefined;
+  }
+
+  /**
+   * What `selected` (a generated list) changes against what the proxy holds, when the proxy holds
+   * exactly a generated list with the same names in the same order (the common case after a
+   * change): an index-by-index identity check, no map lookups. Undefined when that does not apply.
+   */
+  diff(selected: readonly PackedResource[], generated: boolean): { changed: readonly PackedResource[]; removed: readonly string[] } | undefined {
+    if (!generated || this.heldList === undefined) return undefined;
+    const changed = alignedChanges(this.heldList, selected);
+    return changed === undefined ? undefined : { changed, removed: [] };
   }
 
   /** The subscription changed: the next push must diff, not trust `lastPacked`. */
   subscriptionChanged(): void {
     this.lastPacked = undefined;
+    this.coveredList = undefined;
   }
 
   subscribe(name: string): void {
     if (name === '*') this.wildcard = true;
     else this.names.add(internName(name));
-    this.lastPacked = undefined;
+    this.subscriptionChanged();
   }
 
   /** The resources of `all` this watch covers (`all` itself when it covers them all). */
   select(all: readonly PackedResource[]): readonly PackedResource[] {
     if (this.wildcard) return all;
+    // Names covering a list cover any list with the same names.
+    if (this.coveredList !== undefined && sameNamesInOrder(this.coveredList, all)) {
+      this.coveredList = all;
+      return all;
+    }
     const out: PackedResource[] = [];
     for (const r of all) if (this.names.has(r.name)) out.push(r);
-    return out.length === all.length ? all : out;
+    if (out.length !== all.length) return out;
+    this.coveredList = all;
+    return all;
   }
 
   /** Whether `resources` is exactly what the proxy already has. */
-  sameAsSent(resources: readonly PackedResource[]): boolean {
-    if (resources.length !== this.sentMap.size) return false;
-    for (const r of resources) if (this.sentMap.get(r.name) !== r.hash) return false;
+  sameAsSent(resources: readonly PackedResource[], generated: boolean): boolean {
+    const d = this.diff(resources, generated);
+    if (d !== undefined) return d.changed.length === 0 && d.removed.length === 0;
+    const sent = this.sent;
+    if (resources.length !== sent.size) return false;
+    for (const r of resources) if (sent.get(r.name) !== r.hash) return false;
     return true;
   }
 
@@ -97,7 +126,28 @@ export class TypeWatch {
     this.wildcard = wildcard;
     this.names.clear();
     for (const n of explicit) this.names.add(internName(n));
-    this.lastPacked = undefined;
+    this.subscriptionChanged();
     return true;
   }
+}
+
+/** Resources of `next` whose content differs from `held`'s at the same index; undefined unless the names line up. */
+function alignedChanges(held: readonly PackedResource[], next: readonly PackedResource[]): PackedResource[] | undefined {
+  if (held.length !== next.length) return undefined;
+  const changed: PackedResource[] = [];
+  for (let i = 0; i < next.length; i++) {
+    const a = held[i];
+    const b = next[i];
+    if (a === b) continue;
+    if (a.name !== b.name) return undefined;
+    if (a.hash !== b.hash) changed.push(b);
+  }
+  return changed;
+}
+
+function sameNamesInOrder(a: readonly PackedResource[], b: readonly PackedResource[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && a[i].name !== b[i].name) return false;
+  return true;
 }

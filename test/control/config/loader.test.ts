@@ -106,3 +106,38 @@ test('Istio fields Weft does not implement are rejected by path; the same field 
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('reloading reuses the parse of unchanged files: results are independent copies, an edited file is read anew, syntax errors are reported every time', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'weft-loader-cache-'));
+  try {
+    const vs = (weight: number): string => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: r, namespace: default }
+spec:
+  hosts: [r.default.svc.cluster.local]
+  http:
+  - route:
+    - destination: { host: r.default.svc.cluster.local }
+      weight: ${weight}
+    - destination: { host: s.default.svc.cluster.local }
+      weight: ${100 - weight}
+`;
+    await fs.writeFile(path.join(dir, 'vs.yaml'), vs(90));
+    await fs.writeFile(path.join(dir, 'broken.yaml'), 'kind: [unclosed\n');
+    const first = await loadConfigDir(dir);
+    const weightOf = (r: typeof first): unknown => (r.config.virtualServices[0].spec as unknown as { http: Array<{ route: Array<{ weight: number }> }> }).http[0].route[0].weight;
+    assert.equal(weightOf(first), 90);
+    assert.equal(first.problems.filter((p) => p.file === 'broken.yaml').length, 1);
+    // A consumer changing what it was given does not change the next load.
+    (first.config.virtualServices[0].spec as unknown as { http: Array<{ route: Array<{ weight: number }> }> }).http[0].route[0].weight = 1;
+    const second = await loadConfigDir(dir);
+    assert.equal(weightOf(second), 90);
+    assert.deepEqual(second.problems, first.problems);
+    await fs.writeFile(path.join(dir, 'vs.yaml'), vs(70));
+    const third = await loadConfigDir(dir);
+    assert.equal(weightOf(third), 70);
+    assert.notEqual(third.contentHash, second.contentHash);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
