@@ -274,13 +274,24 @@ export function startUpgradeEcho(): Promise<TcpServer> {
   });
 }
 
-/** A port that nothing listens on (bound then closed). */
+const handedOut = new Set<number>();
+
+/**
+ * A port that nothing listens on (bound then closed). Never the same port twice in one process, so
+ * that several picked before anything binds them (a test starting a mesh) cannot collide.
+ */
 export async function closedPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const srv = net.createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => srv.close(() => r()));
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no unused port after 100 attempts');
 }
 
 /** A port that was free a moment ago, for servers that cannot bind port 0 and report it. */
