@@ -93,10 +93,8 @@ describe('weft demo, end to end (needs weft control and the proxy ADS client)', 
   let exited: Promise<number | null>;
   let port = 0;
   let debugPort = 0;
-  let block = 0;
-
   before(async () => {
-    ({ block } = await relocatedExamples(configDir));
+    await relocatedExamples(configDir);
     port = await freePort();
     debugPort = await freePort();
     const args = [

@@ -4,7 +4,6 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { curl, run } from '../helpers/curl';
 import { H2_CLUSTER_OPTIONS } from '../helpers/grpc';
-import { startNginx, type Nginx } from '../helpers/nginx';
 import {
   bootstrap,
   fileAccessLog,

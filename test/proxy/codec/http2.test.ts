@@ -5,7 +5,7 @@ import { HeaderMap } from '../../../src/lib/headers';
 import { compileHttp2Options, defaultHttp2Options } from '../../../src/proxy/codec/http2/options';
 import { readRequestHead, readResponseHeaders, writeHeaders } from '../../../src/proxy/codec/http2/headers';
 import { parseHttpOptions } from '../../../src/proxy/upstream/http-options';
-import { parseGrpcTimeout } from '../../../src/proxy/http/active-stream';
+import { parseGrpcTimeout } from '../../../src/proxy/http/grpc';
 import { httpToGrpcStatus, percentEncodeGrpcMessage } from '../../../src/proxy/http/local-reply';
 
 const H2_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
