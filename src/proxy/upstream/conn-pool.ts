@@ -6,6 +6,7 @@ import type { Http2Options } from '../codec/http2/options';
 import type { Http2CodecStats } from '../codec/http2/stats';
 import type { UpstreamTransport } from './transport-socket';
 import { idleSweeper } from './idle-sweeper';
+import { PendingQueue } from './pending-queue';
 
 /**
  * HTTP/1.1 upstream connection pool, one per host: idle connections are reused LIFO (the warmest
@@ -448,29 +449,20 @@ export class UpstreamConnection implements ParserHandler, UpstreamStream {
   }
 }
 
-class PendingEntry implements PendingRequest {
-  constructor(
-    readonly pool: Http1ConnectionPool,
-    readonly handler: UpstreamStreamHandler,
-  ) {}
-  cancel(): void {
-    this.pool.cancelPending(this);
-  }
-}
-
 const HTTP1_ALPN: readonly string[] = ['http/1.1'];
 
 export class Http1ConnectionPool implements ConnectionPool {
   private readonly idle: UpstreamConnection[] = [];
   private readonly connecting = new Set<UpstreamConnection>();
   private readonly busy = new Set<UpstreamConnection>();
-  private readonly pending: PendingEntry[] = [];
+  private readonly pending: PendingQueue;
   private draining = false;
 
   constructor(
     readonly cluster: PoolCluster,
     readonly host: PoolHost,
   ) {
+    this.pending = new PendingQueue(cluster);
     idleSweeper.add(this);
   }
 
@@ -500,26 +492,7 @@ export class Http1ConnectionPool implements ConnectionPool {
         return null;
       } else limits.connectionOverflow();
     }
-    if (!limits.canQueueRequest()) {
-      limits.pendingOverflow();
-      handler.onPoolFailure(PoolFailure.Overflow, 'overflow');
-      return null;
-    }
-    const entry = new PendingEntry(this, handler);
-    this.pending.push(entry);
-    limits.requestQueued();
-    this.cluster.poolStats.upstream_rq_pending_total.inc();
-    this.cluster.poolStats.upstream_rq_pending_active.inc();
-    return entry;
-  }
-
-  cancelPending(entry: PendingEntry): void {
-    const i = this.pending.indexOf(entry);
-    if (i === -1) return;
-    this.pending.splice(i, 1);
-    this.cluster.limits.requestDequeued();
-    this.cluster.poolStats.upstream_rq_pending_active.dec();
-    this.cluster.poolStats.upstream_rq_cancelled.inc();
+    return this.pending.push(handler);
   }
 
   /** An exchange finished cleanly; the connection goes back to the idle stack or to a waiter. */
@@ -548,13 +521,7 @@ export class Http1ConnectionPool implements ConnectionPool {
     this.host.cx_connect_fail++;
     this.cluster.poolStats.upstream_cx_connect_fail.inc();
     // Every waiter beyond what the remaining connection attempts can serve fails with this one.
-    while (this.pending.length > this.connecting.size + this.busy.size) {
-      const entry = this.pending.shift();
-      if (entry === undefined) break;
-      this.cluster.limits.requestDequeued();
-      this.cluster.poolStats.upstream_rq_pending_active.dec();
-      entry.handler.onPoolFailure(reason, detail);
-    }
+    this.pending.failBeyond(this.connecting.size + this.busy.size, reason, detail);
   }
 
   onClosed(conn: UpstreamConnection): void {
@@ -578,7 +545,7 @@ export class Http1ConnectionPool implements ConnectionPool {
   close(): void {
     this.drain();
     for (const c of [...this.busy, ...this.connecting]) c.destroy(true);
-    for (const p of this.pending.splice(0)) p.handler.onPoolFailure(PoolFailure.ConnectionFailure, 'pool closed');
+    this.pending.failBeyond(0, PoolFailure.ConnectionFailure, 'pool closed');
     idleSweeper.delete(this);
   }
 
@@ -597,13 +564,11 @@ export class Http1ConnectionPool implements ConnectionPool {
   }
 
   private assignOrIdle(conn: UpstreamConnection): void {
-    const entry = this.pending.shift();
-    if (entry !== undefined) {
-      this.cluster.limits.requestDequeued();
-      this.cluster.poolStats.upstream_rq_pending_active.dec();
+    const handler = this.pending.shift();
+    if (handler !== undefined) {
       this.busy.add(conn);
-      conn.attach(entry.handler);
-      entry.handler.onPoolReady(conn);
+      conn.attach(handler);
+      handler.onPoolReady(conn);
     } else {
       this.idle.push(conn);
     }

@@ -14,6 +14,7 @@ import {
   type UpstreamStreamHandler,
 } from './conn-pool';
 import { idleSweeper } from './idle-sweeper';
+import { PendingQueue } from './pending-queue';
 
 /**
  * HTTP/2 upstream connection pool, one per host: every connection multiplexes up to
@@ -31,16 +32,6 @@ const H2_ALPN: readonly string[] = ['h2'];
 const END_STREAM = 0x1;
 const END_REQUEST: http2.ClientSessionRequestOptions = { endStream: true };
 const OPEN_REQUEST: http2.ClientSessionRequestOptions = { endStream: false };
-
-class PendingEntry implements PendingRequest {
-  constructor(
-    readonly pool: Http2ConnectionPool,
-    readonly handler: UpstreamStreamHandler,
-  ) {}
-  cancel(): void {
-    this.pool.cancelPending(this);
-  }
-}
 
 /** One HTTP/2 connection to the host. */
 export class Http2Client {
@@ -446,13 +437,14 @@ class Http2UpstreamStream implements UpstreamStream {
 
 export class Http2ConnectionPool implements ConnectionPool {
   private readonly clients: Http2Client[] = [];
-  private readonly pending: PendingEntry[] = [];
+  private readonly pending: PendingQueue;
   private draining = false;
 
   constructor(
     readonly cluster: PoolCluster,
     readonly host: PoolHost,
   ) {
+    this.pending = new PendingQueue(cluster);
     idleSweeper.add(this);
   }
 
@@ -482,31 +474,12 @@ export class Http2ConnectionPool implements ConnectionPool {
         }
       }
     }
-    if (!limits.canQueueRequest()) {
-      limits.pendingOverflow();
-      handler.onPoolFailure(PoolFailure.Overflow, 'overflow');
-      return null;
-    }
-    const entry = new PendingEntry(this, handler);
-    this.pending.push(entry);
-    limits.requestQueued();
-    this.cluster.poolStats.upstream_rq_pending_total.inc();
-    this.cluster.poolStats.upstream_rq_pending_active.inc();
-    return entry;
+    return this.pending.push(handler);
   }
 
   /** Takes over a connection whose TLS handshake already chose h2 (auto_config). */
   adopt(socket: net.Socket): void {
     this.track(new Http2Client(this, socket));
-  }
-
-  cancelPending(entry: PendingEntry): void {
-    const i = this.pending.indexOf(entry);
-    if (i === -1) return;
-    this.pending.splice(i, 1);
-    this.cluster.limits.requestDequeued();
-    this.cluster.poolStats.upstream_rq_pending_active.dec();
-    this.cluster.poolStats.upstream_rq_cancelled.inc();
   }
 
   onConnected(c: Http2Client): void {
@@ -516,12 +489,7 @@ export class Http2ConnectionPool implements ConnectionPool {
 
   /** A stream slot opened on `c` (connected, a stream ended, or the peer raised its limit). */
   onCapacity(c: Http2Client): void {
-    while (this.pending.length > 0 && c.capacity > 0) {
-      const entry = this.pending.shift()!;
-      this.cluster.limits.requestDequeued();
-      this.cluster.poolStats.upstream_rq_pending_active.dec();
-      c.startStream(entry.handler);
-    }
+    while (this.pending.length > 0 && c.capacity > 0) c.startStream(this.pending.shift()!);
   }
 
   /** `c` takes no new streams (GOAWAY): waiters may need a fresh connection. */
@@ -536,12 +504,7 @@ export class Http2ConnectionPool implements ConnectionPool {
     this.cluster.poolStats.upstream_cx_connect_fail.inc();
     let room = 0;
     for (const o of this.clients) room += o.expectedCapacity;
-    while (this.pending.length > room) {
-      const entry = this.pending.shift()!;
-      this.cluster.limits.requestDequeued();
-      this.cluster.poolStats.upstream_rq_pending_active.dec();
-      entry.handler.onPoolFailure(reason, detail);
-    }
+    this.pending.failBeyond(room, reason, detail);
   }
 
   onClosed(c: Http2Client): void {
@@ -560,11 +523,7 @@ export class Http2ConnectionPool implements ConnectionPool {
   close(): void {
     this.drain();
     for (const c of [...this.clients]) c.destroy();
-    for (const p of this.pending.splice(0)) {
-      this.cluster.limits.requestDequeued();
-      this.cluster.poolStats.upstream_rq_pending_active.dec();
-      p.handler.onPoolFailure(PoolFailure.ConnectionFailure, 'pool closed');
-    }
+    this.pending.failBeyond(0, PoolFailure.ConnectionFailure, 'pool closed');
     idleSweeper.delete(this);
   }
 
